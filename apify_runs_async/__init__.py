@@ -1,0 +1,100 @@
+"""apify_runs_async: an asyncio-native client for Apify Actor runs.
+
+>>> from apify_runs_async import ApifyRuns
+>>> async with ApifyRuns() as client:
+...     run = await client.start("apify/hello-world")
+...     async for snapshot in client.watch(run.id):
+...         print(snapshot.status, snapshot.status_message)
+"""
+
+from ._client import ApifyRuns, JsonInput, RunInput
+from ._config import Timeouts
+from ._errors import (
+    ApiError,
+    ApifyConnectionError,
+    ApifyError,
+    ApifyTimeoutError,
+    BadRequestError,
+    ClientClosedError,
+    ConflictError,
+    ForbiddenError,
+    InvalidResponseError,
+    NotFoundError,
+    PaymentRequiredError,
+    RateLimitError,
+    RequestTooLargeError,
+    ServerError,
+    TransportError,
+    UnauthorizedError,
+)
+from ._models import (
+    ActorChargeEvent,
+    FlatPricePerMonthPricingInfo,
+    FreePricingInfo,
+    Metamorph,
+    PayPerEventPricingInfo,
+    PricePerDatasetItemPricingInfo,
+    PricingInfo,
+    PricingPerEvent,
+    Record,
+    Run,
+    RunMeta,
+    RunOptions,
+    RunStats,
+    RunUsage,
+    RunUsageUsd,
+    StorageIds,
+    TieredPrice,
+    UnknownPricingInfo,
+)
+from ._run_handle import RunHandle
+from ._status import TERMINAL_STATUSES, GeneralAccess, RunOrigin, RunStatus, is_terminal
+from ._version import __version__
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "ActorChargeEvent",
+    "ApiError",
+    "ApifyConnectionError",
+    "ApifyError",
+    "ApifyRuns",
+    "ApifyTimeoutError",
+    "BadRequestError",
+    "ClientClosedError",
+    "ConflictError",
+    "FlatPricePerMonthPricingInfo",
+    "ForbiddenError",
+    "FreePricingInfo",
+    "GeneralAccess",
+    "InvalidResponseError",
+    "JsonInput",
+    "Metamorph",
+    "NotFoundError",
+    "PayPerEventPricingInfo",
+    "PaymentRequiredError",
+    "PricePerDatasetItemPricingInfo",
+    "PricingInfo",
+    "PricingPerEvent",
+    "RateLimitError",
+    "Record",
+    "RequestTooLargeError",
+    "Run",
+    "RunHandle",
+    "RunInput",
+    "RunMeta",
+    "RunOptions",
+    "RunOrigin",
+    "RunStats",
+    "RunStatus",
+    "RunUsage",
+    "RunUsageUsd",
+    "ServerError",
+    "StorageIds",
+    "TieredPrice",
+    "Timeouts",
+    "TransportError",
+    "UnauthorizedError",
+    "UnknownPricingInfo",
+    "__version__",
+    "is_terminal",
+]

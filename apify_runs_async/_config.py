@@ -1,0 +1,66 @@
+"""Client settings: where the API is, how to authenticate, how long to wait."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from dataclasses import dataclass
+
+import aiohttp
+import yarl
+
+from ._version import __version__
+
+DEFAULT_BASE_URL = "https://api.apify.com"
+TOKEN_ENV = "APIFY_TOKEN"
+BASE_URL_ENV = "APIFY_API_BASE_URL"
+
+USER_AGENT = (
+    f"apify-runs-async/{__version__} "
+    f"(Python {platform.python_version()}; aiohttp {aiohttp.__version__})"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """How long to wait for the API, in seconds.
+
+    `connect` bounds opening a connection. `read` bounds the wait for each chunk of a response;
+    a long-poll (`waitForFinish`) extends it by the time the server may hold the request, so a
+    long-poll never trips it.
+    """
+
+    connect: float = 10.0
+    read: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("connect", "read"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"Timeouts.{name} must be a number of seconds")
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"Timeouts.{name} must be a positive number, got {value!r}")
+
+
+def resolve_token(token: str | None) -> str | None:
+    """The token given, else $APIFY_TOKEN; None means anonymous (enough to GET a run)."""
+    if token is None:
+        token = os.environ.get(TOKEN_ENV) or None
+    if token is not None and (not isinstance(token, str) or not token.strip()):
+        raise ValueError("token must be a non-empty string (or None to use $APIFY_TOKEN)")
+    return token
+
+
+def resolve_base_url(base_url: str | None) -> str:
+    """The API origin given, else $APIFY_API_BASE_URL, else https://api.apify.com.
+
+    A trailing slash or `/v2` is dropped, since every path the client sends starts with `/v2`.
+    """
+    raw = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    url = yarl.URL(raw.rstrip("/").removesuffix("/v2"))
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"base_url must be an http:// or https:// URL, got {raw!r}")
+    if url.user or url.password or url.query_string or url.fragment:
+        raise ValueError("base_url must not carry credentials, a query or a fragment")
+    return str(url)

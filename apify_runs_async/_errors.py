@@ -1,0 +1,163 @@
+"""Every exception this package raises on purpose.
+
+    ApifyError                     base of them all
+    ├── ClientClosedError          the client is not open (use `async with ApifyRuns()`)
+    ├── ApiError                   the API answered with an error status
+    │   ├── BadRequestError          400: invalid input, a limit hit, a finished run...
+    │   ├── UnauthorizedError        401: token missing or invalid
+    │   ├── PaymentRequiredError     402
+    │   ├── ForbiddenError           403
+    │   ├── NotFoundError            404
+    │   ├── ConflictError            409
+    │   ├── RequestTooLargeError     413
+    │   ├── RateLimitError           429
+    │   └── ServerError              5xx
+    ├── TransportError             no usable HTTP response arrived
+    │   ├── ApifyConnectionError     the connection failed or dropped
+    │   └── ApifyTimeoutError        a connect or read timeout (also a TimeoutError)
+    └── InvalidResponseError       a response body that is not the JSON it should be
+
+Invalid arguments raise the built-in `ValueError` or `TypeError` before any request is sent.
+Messages name the HTTP method and the path, never the query string or the token.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApiError",
+    "ApifyConnectionError",
+    "ApifyError",
+    "ApifyTimeoutError",
+    "BadRequestError",
+    "ClientClosedError",
+    "ConflictError",
+    "ForbiddenError",
+    "InvalidResponseError",
+    "NotFoundError",
+    "PaymentRequiredError",
+    "RateLimitError",
+    "RequestTooLargeError",
+    "ServerError",
+    "TransportError",
+    "UnauthorizedError",
+]
+
+
+class ApifyError(Exception):
+    """Base class of every error raised by apify_runs_async."""
+
+
+class ClientClosedError(ApifyError, RuntimeError):
+    """The client was used before `async with` entered it, or after it was closed."""
+
+
+class _RequestError(ApifyError):
+    """An error tied to one request, which it names as `METHOD /path`."""
+
+    def __init__(self, method: str, path: str, detail: str) -> None:
+        self.method = method
+        self.path = path
+        super().__init__(f"{method} {path}: {detail}")
+
+
+class ApiError(_RequestError):
+    """The API answered with an error status.
+
+    `status` is the HTTP status, `error_type` the API's machine-readable type (such as
+    `record-not-found`), `message` the API's own message.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int,
+        error_type: str | None,
+        message: str,
+    ) -> None:
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+        kind = f" {error_type}" if error_type else ""
+        super().__init__(method, path, f"{status}{kind}: {message}")
+
+
+class BadRequestError(ApiError):
+    """400: invalid input, a platform limit hit, or an operation on a finished run."""
+
+
+class UnauthorizedError(ApiError):
+    """401: the token is missing or invalid."""
+
+
+class PaymentRequiredError(ApiError):
+    """402: the account cannot pay for this."""
+
+
+class ForbiddenError(ApiError):
+    """403: the token lacks the permission."""
+
+
+class NotFoundError(ApiError):
+    """404: no such run, Actor, task or record."""
+
+
+class ConflictError(ApiError):
+    """409: the resource is in a conflicting state."""
+
+
+class RequestTooLargeError(ApiError):
+    """413: the request body is over the API's limit (9,437,184 bytes)."""
+
+
+class RateLimitError(ApiError):
+    """429: too many requests."""
+
+
+class ServerError(ApiError):
+    """5xx: the API failed."""
+
+
+_ERRORS_BY_STATUS: dict[int, type[ApiError]] = {
+    400: BadRequestError,
+    401: UnauthorizedError,
+    402: PaymentRequiredError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: RequestTooLargeError,
+    429: RateLimitError,
+}
+
+
+def api_error(
+    method: str, path: str, *, status: int, error_type: str | None, message: str
+) -> ApiError:
+    """The exception for an error response: the one place that maps a status to a class."""
+    cls = ServerError if status >= 500 else _ERRORS_BY_STATUS.get(status, ApiError)
+    return cls(method, path, status=status, error_type=error_type, message=message)
+
+
+class TransportError(_RequestError):
+    """No usable HTTP response arrived."""
+
+
+class ApifyConnectionError(TransportError):
+    """The connection could not be made, or it broke before the response was complete."""
+
+
+class ApifyTimeoutError(TransportError, TimeoutError):
+    """The server did not accept the connection, or did not answer, in time."""
+
+
+class InvalidResponseError(_RequestError):
+    """The response body is not valid JSON, or not of the expected shape.
+
+    `status` is the HTTP status of the response and `excerpt` the start of its body.
+    """
+
+    def __init__(self, method: str, path: str, *, status: int, reason: str, excerpt: str) -> None:
+        self.status = status
+        self.excerpt = excerpt
+        super().__init__(method, path, f"{status} response {reason}: {excerpt!r}")

@@ -1,0 +1,165 @@
+"""Argument checks that run before any request is sent.
+
+Each check raises `ValueError` (or `TypeError` for a wrong type) whose message starts with the
+argument's name, and returns the value in the form the API wants.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from ._status import GeneralAccess
+
+# URL-unreserved characters only: an id never needs escaping, so it can never smuggle a path
+# segment, a query or a fragment into the URL.
+_ID_PATTERN = re.compile(r"[A-Za-z0-9._~-]{1,200}")
+
+MAX_WAIT_SECS = 60
+_PERMISSION_LEVELS = frozenset({"LIMITED_PERMISSIONS", "FULL_PERMISSIONS"})
+_GENERAL_ACCESS = frozenset(GeneralAccess)
+
+
+def resource_id(value: object, name: str) -> str:
+    """A run, store or build id: non-empty, URL-safe, without `..`."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    if not _ID_PATTERN.fullmatch(value) or ".." in value or value == ".":
+        raise ValueError(
+            f"{name} {value!r} is not a valid id: use letters, digits and . _ ~ - only "
+            "(no slashes, '..', whitespace or control characters)"
+        )
+    return value
+
+
+def actor_id(value: object, name: str) -> str:
+    """An Actor or task id, or `owner/name`, which the API spells `owner~name`."""
+    if isinstance(value, str) and value.count("/") == 1 and "~" not in value:
+        owner, _, actor = value.partition("/")
+        if owner and actor:
+            value = f"{owner}~{actor}"
+    return resource_id(value, name)
+
+
+def _number(value: object, name: str) -> float:
+    # bool is an int subclass, but `memory_mbytes=True` is surely a mistake.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+def non_negative(value: object, name: str) -> float:
+    number = _number(value, name)
+    if number < 0:
+        raise ValueError(f"{name} must not be negative, got {value!r}")
+    return number
+
+
+def positive_int(value: object, name: str) -> int:
+    number = _number(value, name)
+    if not isinstance(number, int) or number < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+    return number
+
+
+def memory_mbytes(value: object, name: str = "memory_mbytes") -> int:
+    number = _number(value, name)
+    if not isinstance(number, int) or number < 128 or number > 32768 or number & (number - 1):
+        raise ValueError(f"{name} must be a power of 2 from 128 to 32768, got {value!r}")
+    return number
+
+
+def wait_secs(value: object, name: str) -> float:
+    number = non_negative(value, name)
+    if number > MAX_WAIT_SECS:
+        raise ValueError(f"{name} must be at most {MAX_WAIT_SECS} seconds, got {value!r}")
+    return number
+
+
+def flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
+    return value
+
+
+def text(value: object, name: str) -> str:
+    """A free-form string such as a status message."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    return value
+
+
+def tag(value: object, name: str) -> str:
+    """A short word such as a build tag: non-empty, no whitespace or control characters."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if not value or any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"{name} must be non-empty, without whitespace, got {value!r}")
+    return value
+
+
+def header_value(value: object, name: str) -> str:
+    """A value sent in an HTTP header, such as a content type: one printable line."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if not value.strip() or not value.isprintable():
+        raise ValueError(f"{name} must be one printable line, got {value!r}")
+    return value
+
+
+def permission_level(value: object, name: str = "force_permission_level") -> str:
+    if value not in _PERMISSION_LEVELS:
+        raise ValueError(f"{name} must be one of {sorted(_PERMISSION_LEVELS)}, got {value!r}")
+    return str(value)
+
+
+def general_access(value: object, name: str = "general_access") -> str:
+    if value not in _GENERAL_ACCESS:
+        raise ValueError(f"{name} must be one of {sorted(_GENERAL_ACCESS)}, got {value!r}")
+    return str(value)
+
+
+# The official Python client takes webhooks with snake_case keys; the API wants camelCase.
+_WEBHOOK_KEYS = {
+    "event_types": "eventTypes",
+    "request_url": "requestUrl",
+    "payload_template": "payloadTemplate",
+    "headers_template": "headersTemplate",
+    "idempotency_key": "idempotencyKey",
+    "ignore_ssl_errors": "ignoreSslErrors",
+    "do_not_retry": "doNotRetry",
+    "should_interpolate_strings": "shouldInterpolateStrings",
+}
+
+
+def webhooks(value: object, name: str = "webhooks") -> str:
+    """Ad-hoc webhooks, as the Base64-encoded JSON list the API takes in a query parameter."""
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a list of dicts, not {type(value).__name__}")
+    encoded: list[dict[str, Any]] = []
+    for index, webhook in enumerate(value):
+        where = f"{name}[{index}]"
+        if not isinstance(webhook, Mapping):
+            raise TypeError(f"{where} must be a dict, not {type(webhook).__name__}")
+        camel = {_WEBHOOK_KEYS.get(str(key), str(key)): item for key, item in webhook.items()}
+        event_types = camel.get("eventTypes")
+        if (
+            not isinstance(event_types, Sequence)
+            or isinstance(event_types, str)
+            or not event_types
+            or not all(isinstance(event, str) and event for event in event_types)
+        ):
+            raise ValueError(f"{where} needs 'event_types', a non-empty list of event names")
+        if not isinstance(camel.get("requestUrl"), str) or not camel["requestUrl"]:
+            raise ValueError(f"{where} needs 'request_url', the URL to call")
+        encoded.append(camel)
+    return base64.b64encode(msgspec.json.encode(encoded)).decode("ascii")

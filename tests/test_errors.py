@@ -1,0 +1,226 @@
+"""Server errors and broken responses become typed exceptions that name method, path, message."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from apify_runs_async import (
+    ApiError,
+    ApifyConnectionError,
+    ApifyError,
+    ApifyRuns,
+    ApifyTimeoutError,
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    InvalidResponseError,
+    NotFoundError,
+    PaymentRequiredError,
+    RateLimitError,
+    RequestTooLargeError,
+    ServerError,
+    Timeouts,
+    TransportError,
+    UnauthorizedError,
+)
+from tests.fake_api import FakeApi, error_reply, json_reply
+
+pytestmark = pytest.mark.anyio
+
+TOKEN = "tok-SECRET-4f9a"
+
+
+@pytest.fixture
+async def client(fake_api: FakeApi) -> AsyncIterator[ApifyRuns]:
+    async with ApifyRuns(TOKEN, base_url=fake_api.base_url, timeouts=Timeouts(read=2)) as c:
+        yield c
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, BadRequestError),
+        (401, UnauthorizedError),
+        (402, PaymentRequiredError),
+        (403, ForbiddenError),
+        (404, NotFoundError),
+        (409, ConflictError),
+        (413, RequestTooLargeError),
+        (429, RateLimitError),
+        (500, ServerError),
+        (503, ServerError),
+        (405, ApiError),
+        (418, ApiError),
+    ],
+)
+async def test_status_maps_to_its_error_class(
+    client: ApifyRuns, fake_api: FakeApi, status: int, cls: type[ApiError]
+) -> None:
+    fake_api.reply = error_reply(status, "some-type", "The server's own words")
+    with pytest.raises(cls) as caught:
+        await client.start("janedoe~my-actor", {"a": 1})
+    error = caught.value
+    assert type(error) is cls
+    assert (error.status, error.error_type, error.message) == (
+        status,
+        "some-type",
+        "The server's own words",
+    )
+    assert (error.method, error.path) == ("POST", "/v2/actors/janedoe~my-actor/runs")
+    text = str(error)
+    assert "POST /v2/actors/janedoe~my-actor/runs" in text
+    assert "The server's own words" in text and "some-type" in text and str(status) in text
+    assert isinstance(error, ApifyError)
+
+
+async def test_every_operation_names_its_method_and_path(
+    client: ApifyRuns, fake_api: FakeApi
+) -> None:
+    fake_api.reply = error_reply(400, "job-finished", "Run is finished")
+    cases = [
+        (client.abort("r1"), "POST /v2/actor-runs/r1/abort"),
+        (client.reboot("r1"), "POST /v2/actor-runs/r1/reboot"),
+        (client.resurrect("r1"), "POST /v2/actor-runs/r1/resurrect"),
+        (client.metamorph("r1", target_actor_id="a~b"), "POST /v2/actor-runs/r1/metamorph"),
+        (client.update("r1", status_message="x"), "PUT /v2/actor-runs/r1"),
+        (client.delete("r1"), "DELETE /v2/actor-runs/r1"),
+        (client.start_task("me~task"), "POST /v2/actor-tasks/me~task/runs"),
+        (client.get("r1"), "GET /v2/actor-runs/r1"),
+    ]
+    for call, where in cases:
+        with pytest.raises(BadRequestError, match=f"^{where}: 400 job-finished: Run is finished"):
+            await call
+
+
+async def test_an_html_page_from_a_proxy(client: ApifyRuns, fake_api: FakeApi) -> None:
+    async def reply(request: web.Request) -> web.Response:
+        html = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+        return web.Response(status=502, text=html, content_type="text/html")
+
+    fake_api.reply = reply
+    with pytest.raises(ServerError, match="502 Bad Gateway") as caught:
+        await client.get("r1")
+    assert caught.value.status == 502 and caught.value.error_type is None
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"data": {"id": "x", "actId"', "not valid JSON"),
+        (b"<html>oops</html>", "not valid JSON"),
+        (b'{"data": {"id": 17}}', "is not a run"),
+        (b'{"data": []}', "is not a run"),
+        (b"", "not valid JSON"),
+    ],
+)
+async def test_a_bad_success_body(
+    client: ApifyRuns, fake_api: FakeApi, body: bytes, reason: str
+) -> None:
+    async def reply(request: web.Request) -> web.Response:
+        return web.Response(status=200, body=body, content_type="application/json")
+
+    fake_api.reply = reply
+    with pytest.raises(InvalidResponseError, match=reason) as caught:
+        await client.get("r1")
+    assert caught.value.status == 200
+    assert caught.value.excerpt == body.decode()[:200]
+    assert "GET /v2/actor-runs/r1" in str(caught.value)
+
+
+async def test_get_is_none_only_for_a_missing_run(client: ApifyRuns, fake_api: FakeApi) -> None:
+    fake_api.reply = error_reply(404, "record-not-found", "Actor run was not found")
+    assert await client.get("r1") is None
+    # A 404 that is not the API's "no such run" (a wrong base URL, say) is an error.
+    fake_api.reply = error_reply(404, "page-not-found", "Page not found")
+    with pytest.raises(NotFoundError, match="page-not-found"):
+        await client.get("r1")
+
+
+async def test_a_dropped_connection(client: ApifyRuns, fake_api: FakeApi) -> None:
+    async def reply(request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        request.transport.close()
+        return web.Response()
+
+    fake_api.reply = reply
+    with pytest.raises(ApifyConnectionError, match="GET /v2/actor-runs/r1") as caught:
+        await client.get("r1")
+    assert isinstance(caught.value, TransportError)
+
+
+async def test_a_cut_off_body(client: ApifyRuns, fake_api: FakeApi) -> None:
+    async def reply(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Length": "5000"})
+        response.content_type = "application/json"
+        await response.prepare(request)
+        await response.write(b'{"data": {"id": "abc"')
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    fake_api.reply = reply
+    with pytest.raises(ApifyConnectionError, match="GET /v2/actor-runs/r1"):
+        await client.get("r1")
+
+
+async def test_a_slow_answer_is_a_timeout(fake_api: FakeApi) -> None:
+    async def reply(request: web.Request) -> web.Response:
+        await asyncio.sleep(1.0)
+        return web.Response(status=204)
+
+    fake_api.reply = reply
+    async with ApifyRuns(TOKEN, base_url=fake_api.base_url, timeouts=Timeouts(read=0.2)) as c:
+        with pytest.raises(ApifyTimeoutError, match="DELETE /v2/actor-runs/r1") as caught:
+            await c.delete("r1")
+    assert isinstance(caught.value, TimeoutError)
+
+
+async def test_a_long_poll_does_not_trip_the_read_timeout(fake_api: FakeApi) -> None:
+    # The server holds a waitForFinish request for longer than the read timeout, as it may.
+    run_json = (await _spec_run_body())["data"]
+
+    async def reply(request: web.Request) -> web.Response:
+        await asyncio.sleep(float(request.query.get("waitForFinish", 0)) * 0.6)
+        return web.json_response({"data": run_json})
+
+    fake_api.reply = reply
+    async with ApifyRuns(TOKEN, base_url=fake_api.base_url, timeouts=Timeouts(read=0.3)) as c:
+        run = await c.get("r1", wait_for_finish=1)
+    assert run is not None and run.id == run_json["id"]
+    assert fake_api.requests[-1].query == {"waitForFinish": "1"}
+
+
+async def test_the_token_never_leaks(
+    fake_api: FakeApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    seen: list[str] = []
+    async with ApifyRuns(TOKEN, base_url=fake_api.base_url, timeouts=Timeouts(read=0.2)) as c:
+        seen.append(repr(c))
+        for reply in (
+            error_reply(401, "invalid-token", "Authentication token is not valid"),
+            error_reply(500, "internal-error", "boom"),
+            json_reply(200, {"data": "nope"}),
+        ):
+            fake_api.reply = reply
+            with pytest.raises(ApifyError) as caught:
+                await c.start("a~b", {"x": 1})
+            seen += [str(caught.value), repr(caught.value), repr(caught.value.__cause__)]
+        seen.append(repr(c.run("r1")))
+    assert caplog.records, "the client should log its requests at DEBUG"
+    seen.append(caplog.text)
+    for request in fake_api.requests:
+        assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+        seen += [request.path, repr(request.query)]
+    assert not [text for text in seen if TOKEN in text]
+
+
+async def _spec_run_body() -> dict[str, object]:
+    from tests.spec import run_response_examples
+
+    return run_response_examples()[0][1]
