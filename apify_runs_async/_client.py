@@ -247,9 +247,9 @@ class ApifyRuns:
             "statusMessage": None
             if status_message is None
             else check.text(status_message, "status_message"),
-            "isStatusMessageTerminal": _flag(
-                is_status_message_terminal, "is_status_message_terminal"
-            ),
+            "isStatusMessageTerminal": None
+            if is_status_message_terminal is None
+            else check.flag(is_status_message_terminal, "is_status_message_terminal"),
             "generalAccess": None
             if general_access is None
             else check.general_access(general_access),
@@ -269,7 +269,7 @@ class ApifyRuns:
 
     async def get_record(self, run_id: str, key: str = "OUTPUT") -> Record | None:
         """A record of the run's default key-value store (`OUTPUT` by default), or None."""
-        path = f"{_run_path(run_id)}/key-value-store/records/{check.resource_id(key, 'key')}"
+        path = f"{_run_path(run_id)}/key-value-store/records/{check.record_key(key)}"
         request = Request("GET", path)
         response = await self._transport_or_raise().send(request)
         return _responses.record_or_none(request, response, key)

@@ -61,7 +61,8 @@ async def watch(poll: PollRun, path: str, poll_interval: float | None) -> AsyncI
     while True:
         asked_at = anyio.current_time()
         # The first request answers at once, so the current status comes without delay.
-        run = await poll(0 if last_seen is None else hold)
+        asked_hold = 0 if last_seen is None else hold
+        run = await poll(asked_hold)
         if run is None:
             missing_since = asked_at if missing_since is None else missing_since
             if anyio.current_time() - missing_since >= NOT_FOUND_GRACE_SECS:
@@ -81,7 +82,7 @@ async def watch(poll: PollRun, path: str, poll_interval: float | None) -> AsyncI
             yield run
         if run.is_terminal:
             return
-        await _pace(asked_at, hold)
+        await _pace(asked_at, asked_hold)
 
 
 async def _pace(asked_at: float, hold: int) -> None:

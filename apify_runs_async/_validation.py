@@ -20,6 +20,9 @@ from ._status import GeneralAccess
 # segment, a query or a fragment into the URL.
 _ID_PATTERN = re.compile(r"[A-Za-z0-9._~-]{1,200}")
 
+# What the platform allows in a key-value store key; none of these needs escaping in a path.
+_RECORD_KEY_PATTERN = re.compile(r"[A-Za-z0-9!\-_.'()]{1,256}")
+
 MAX_WAIT_SECS = 60
 _PERMISSION_LEVELS = frozenset({"LIMITED_PERMISSIONS", "FULL_PERMISSIONS"})
 _GENERAL_ACCESS = frozenset(GeneralAccess)
@@ -35,6 +38,17 @@ def resource_id(value: object, name: str) -> str:
         raise ValueError(
             f"{name} {value!r} is not a valid id: use letters, digits and . _ ~ - only "
             "(no slashes, '..', whitespace or control characters)"
+        )
+    return value
+
+
+def record_key(value: object, name: str = "key") -> str:
+    """A key-value store key: 1 to 256 of a-z A-Z 0-9 ! - _ . ' ( )."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if not _RECORD_KEY_PATTERN.fullmatch(value) or value in (".", ".."):
+        raise ValueError(
+            f"{name} {value!r} is not a valid record key: use 1 to 256 of a-z A-Z 0-9 ! - _ . ' ( )"
         )
     return value
 

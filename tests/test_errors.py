@@ -195,9 +195,7 @@ async def test_a_long_poll_does_not_trip_the_read_timeout(fake_api: FakeApi) -> 
     assert fake_api.requests[-1].query == {"waitForFinish": "1"}
 
 
-async def test_the_token_never_leaks(
-    fake_api: FakeApi, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_the_token_never_leaks(fake_api: FakeApi, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     seen: list[str] = []
     async with ApifyRuns(TOKEN, base_url=fake_api.base_url, timeouts=Timeouts(read=0.2)) as c:

@@ -62,6 +62,17 @@ async def test_bad_actor_and_task_ids_are_refused(offline: ApifyRuns, bad: str) 
         await offline.metamorph("run1", target_actor_id=bad)
 
 
+@pytest.mark.parametrize("bad", ["", "a/b", "..", "white space", "x" * 257, "quote\"", "?"])
+async def test_bad_record_keys_are_refused(offline: ApifyRuns, bad: str) -> None:
+    with pytest.raises(ValueError, match="key"):
+        await offline.get_record("run1", bad)
+
+
+def test_record_keys_may_use_what_the_platform_allows() -> None:
+    assert check.record_key("INPUT-METAMORPH-1") == "INPUT-METAMORPH-1"
+    assert check.record_key("it's(ok)!_.") == "it's(ok)!_."
+
+
 async def test_ids_of_the_wrong_type_are_refused(offline: ApifyRuns) -> None:
     with pytest.raises(TypeError, match="run_id"):
         await offline.get(123)  # type: ignore[arg-type]

@@ -1,0 +1,37 @@
+"""Developer sessions: `nox` runs tests, lint and typecheck; `nox -s compat` the official client."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.default_venv_backend = "venv"
+
+SOURCES = ["apify_runs_async", "tests", "examples", "noxfile.py"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite, over real HTTP to the emulator on 127.0.0.1."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", *SOURCES)
+    session.run("ruff", "format", "--check", *SOURCES)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".[test]", "mypy>=1.11", "nox>=2024.4")
+    session.run("mypy", "--strict", *SOURCES)
+
+
+@nox.session
+def compat(session: nox.Session) -> None:
+    """The official apify-client, pointed at the emulator, runs every run operation."""
+    session.install("-e", ".[test]", "apify-client==3.4.0")
+    session.run("python", "-m", "pytest", "tests/emulator/test_official_client.py")
