@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -285,7 +285,7 @@ class ApifyRuns:
             check.non_negative(wait_secs, "wait_secs")
         return await _following.wait_for_finish(self._poller(run_id), wait_secs)
 
-    def watch(self, run_id: str, *, poll_interval: float | None = 5.0) -> AsyncIterator[Run]:
+    def watch(self, run_id: str, *, poll_interval: float | None = 5.0) -> AsyncGenerator[Run, None]:
         """Yield the run at each change of status or status message, until it is terminal.
 
         The terminal status arrives as soon as the API has it (a long-poll, not a sleep);

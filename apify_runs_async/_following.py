@@ -8,7 +8,7 @@ plain coroutines or generators that keep no connection open between requests.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 import anyio
 
@@ -49,7 +49,7 @@ async def wait_for_finish(poll: PollRun, wait_secs: float | None) -> Run | None:
         await _pace(asked_at, hold)
 
 
-async def watch(poll: PollRun, path: str, poll_interval: float | None) -> AsyncIterator[Run]:
+async def watch(poll: PollRun, path: str, poll_interval: float | None) -> AsyncGenerator[Run, None]:
     """Yield the run each time its status or status message changes, until it is terminal.
 
     `poll_interval` bounds how late a non-terminal change is seen (None: up to a minute, the

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from ._models import Record, Run
@@ -93,5 +93,5 @@ class RunHandle:
     async def wait_for_finish(self, *, wait_secs: float | None = None) -> Run | None:
         return await self._client.wait_for_finish(self.run_id, wait_secs=wait_secs)
 
-    def watch(self, *, poll_interval: float | None = 5.0) -> AsyncIterator[Run]:
+    def watch(self, *, poll_interval: float | None = 5.0) -> AsyncGenerator[Run, None]:
         return self._client.watch(self.run_id, poll_interval=poll_interval)

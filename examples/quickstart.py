@@ -12,12 +12,13 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 from apify_runs_async import ApifyRuns
 from apify_runs_async.emulator import ApifyEmulator
 
 # `emulator~scripted` plays whatever its input says: here, three steps and an output.
-SCRIPTED_INPUT = {
+SCRIPTED_INPUT: dict[str, Any] = {
     "steps": [
         {"sleepSecs": 1.0, "statusMessage": "Crawling page 1 of 3"},
         {"sleepSecs": 1.0, "statusMessage": "Crawling page 2 of 3"},
@@ -29,7 +30,7 @@ SCRIPTED_INPUT = {
 
 
 @contextlib.asynccontextmanager
-async def connect() -> AsyncIterator[tuple[ApifyRuns, str, dict[str, object]]]:
+async def connect() -> AsyncIterator[tuple[ApifyRuns, str, dict[str, Any]]]:
     """A client, the Actor to run and its input: the real API if APIFY_TOKEN is set."""
     if os.environ.get("APIFY_TOKEN"):
         async with ApifyRuns() as client:

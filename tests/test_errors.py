@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -29,6 +30,7 @@ from apify_runs_async import (
     UnauthorizedError,
 )
 from tests.fake_api import FakeApi, error_reply, json_reply
+from tests.spec import run_response_examples
 
 pytestmark = pytest.mark.anyio
 
@@ -218,7 +220,5 @@ async def test_the_token_never_leaks(fake_api: FakeApi, caplog: pytest.LogCaptur
     assert not [text for text in seen if TOKEN in text]
 
 
-async def _spec_run_body() -> dict[str, object]:
-    from tests.spec import run_response_examples
-
+async def _spec_run_body() -> dict[str, Any]:
     return run_response_examples()[0][1]

@@ -62,7 +62,7 @@ async def test_bad_actor_and_task_ids_are_refused(offline: ApifyRuns, bad: str) 
         await offline.metamorph("run1", target_actor_id=bad)
 
 
-@pytest.mark.parametrize("bad", ["", "a/b", "..", "white space", "x" * 257, "quote\"", "?"])
+@pytest.mark.parametrize("bad", ["", "a/b", "..", "white space", "x" * 257, 'quote"', "?"])
 async def test_bad_record_keys_are_refused(offline: ApifyRuns, bad: str) -> None:
     with pytest.raises(ValueError, match="key"):
         await offline.get_record("run1", bad)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -14,7 +14,7 @@ import anyio
 import pytest
 from aiohttp import web
 
-from apify_runs_async import ApifyRuns, NotFoundError, RunStatus
+from apify_runs_async import ApifyRuns, NotFoundError, RunStatus, is_terminal
 from tests.conftest import RequestCounter, script
 from tests.emulator_process import EmulatorProcess
 from tests.fake_api import FakeApi
@@ -31,7 +31,7 @@ async def test_watch_yields_each_change_and_ends_on_the_terminal_status(
     )
     seen = [(s.status, s.status_message) async for s in client.watch(run.id, poll_interval=1)]
     assert seen[-1][0] is RunStatus.SUCCEEDED
-    assert [status for status, _ in seen if status.is_terminal] == [RunStatus.SUCCEEDED]
+    assert [status for status, _ in seen if is_terminal(status)] == [RunStatus.SUCCEEDED]
     messages = [message for _, message in seen]
     for expected in ("Crawling 1/3", "Crawling 2/3", "Crawling 3/3"):
         assert expected in messages

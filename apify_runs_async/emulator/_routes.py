@@ -1,0 +1,354 @@
+"""The HTTP endpoints: read and check each request, act on the runs, shape the answer.
+
+A run is found by its id (`/v2/actor-runs/{runId}`), or as the last run of an Actor or a task
+(`.../runs/last`, filtered by `status` and `origin`); every per-run operation is served under
+each of these prefixes, like the real API does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from .._status import GeneralAccess, RunOrigin
+from . import _params as params
+from ._actors import Actor, Build, Catalog, Task
+from ._auth import ANONYMOUS_ROUTE, request_token
+from ._body import read_input, read_json_object
+from ._errors import ApiError, invalid_input, json_response, not_found
+from ._runs import Run, RunMeta, RunOptions, Runs
+from ._shapes import run_data, runs_page
+from ._storage import JSON_CONTENT_TYPE, KeyValueStore, Record, is_json_content_type
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """The emulated platform's state: what the handlers act on."""
+
+    catalog: Catalog
+    runs: Runs
+
+
+PLATFORM = web.AppKey("platform", Platform)
+
+
+def _platform(request: web.Request) -> Platform:
+    return request.app[PLATFORM]
+
+
+def _actor(request: web.Request) -> Actor:
+    ref = request.match_info["actorId"]
+    actor = _platform(request).catalog.actor(ref)
+    if actor is None:
+        raise not_found(f"Actor '{ref}' was not found.")
+    return actor
+
+
+def _task(request: web.Request) -> Task:
+    ref = request.match_info["taskId"]
+    task = _platform(request).catalog.task(ref)
+    if task is None:
+        raise not_found(f"Actor task '{ref}' was not found.")
+    return task
+
+
+def _locate(request: web.Request) -> Run:
+    """The run a per-run path names: by id, or the last run of an Actor or a task."""
+    match = request.match_info
+    runs = _platform(request).runs
+    owned_by: Callable[[Run], bool] | None = None
+    if "taskId" in match:
+        task = _task(request)
+        owned_by = lambda run: run.task is task  # noqa: E731
+    elif "actorId" in match:
+        actor = _actor(request)
+        owned_by = lambda run: run.actor is actor  # noqa: E731
+    run_id = match["runId"]
+    if owned_by is None or run_id != "last":
+        found = runs.get(run_id)
+        if found is None:
+            raise not_found(f"Actor run '{run_id}' was not found.")
+        return found
+    status = params.choice(request.query, "status", params.STATUSES)
+    origin = params.choice(request.query, "origin", params.ORIGINS)
+    for run in reversed(list(runs)):
+        if owned_by(run) and status in (None, run.status) and origin in (None, run.meta.origin):
+            return run
+    raise not_found("No run matches: the Actor or task has no such last run.")
+
+
+def _run_response(request: web.Request, run: Run, *, status: int = 200) -> web.Response:
+    # Costs are only for whoever authenticated; anybody with the run id may read the rest.
+    with_costs = request_token(request) is not None
+    return json_response({"data": run_data(run, with_costs=with_costs)}, status=status)
+
+
+def _resolve_build(actor: Actor, tag: str) -> Build:
+    build = actor.resolve_build(tag)
+    if build is None:
+        raise ApiError(
+            400, "unknown-build-tag", f"Build with tag '{tag}' was not found for the Actor."
+        )
+    return build
+
+
+def _run_options(
+    request: web.Request, actor: Actor, base: RunOptions | None
+) -> tuple[RunOptions, Build]:
+    """Run options from the query; what it leaves out comes from `base` or the Actor."""
+    query = request.query
+    tag = query.get("build") or (base.build if base else "latest")
+    build = _resolve_build(actor, tag)
+    timeout = params.number(query, "timeout")
+    memory = params.memory_mbytes(query)
+    max_items = params.integer(query, "maxItems")
+    max_charge = params.number(query, "maxTotalChargeUsd")
+    restart = params.flag(query, "restartOnError")
+    if base is None:
+        base = RunOptions(
+            build=tag,
+            timeout_secs=actor.default_timeout_secs,
+            memory_mbytes=actor.default_memory_mbytes,
+        )
+    options = RunOptions(
+        build=tag,
+        timeout_secs=base.timeout_secs if timeout is None else timeout,
+        memory_mbytes=base.memory_mbytes if memory is None else memory,
+        max_items=base.max_items if max_items is None else max_items,
+        max_total_charge_usd=base.max_total_charge_usd if max_charge is None else max_charge,
+        restart_on_error=base.restart_on_error if restart is None else restart,
+    )
+    return options, build
+
+
+def _task_input(task: Task, record: Record | None) -> Record:
+    """The task's input with the request's JSON object shallow-merged over it."""
+    given: dict[str, Any] = {}
+    if record is not None:
+        decoded = (
+            msgspec.json.decode(record.value) if is_json_content_type(record.content_type) else None
+        )
+        if not isinstance(decoded, dict):
+            raise invalid_input("The input of a task run must be a JSON object.")
+        given = decoded
+    return Record(msgspec.json.encode({**task.input, **given}), JSON_CONTENT_TYPE)
+
+
+async def _start(request: web.Request, actor: Actor, task: Task | None) -> web.Response:
+    query = request.query
+    options, build = _run_options(request, actor, None)
+    wait_secs = params.wait_secs(query)
+    params.webhooks(query)  # checked only: the emulator calls no webhooks
+    if task is None:
+        params.choice(query, "forcePermissionLevel", params.PERMISSION_LEVELS)
+    record = await read_input(request)
+    if task is not None:
+        record = _task_input(task, record)
+    run = _platform(request).runs.start(
+        actor=actor,
+        build=build,
+        task=task,
+        options=options,
+        meta=RunMeta(
+            origin=RunOrigin.API.value,
+            client_ip=request.remote,
+            user_agent=request.headers.get("User-Agent"),
+        ),
+        input_record=record,
+    )
+    await run.wait_finished(wait_secs)
+    response = _run_response(request, run, status=201)
+    response.headers["Location"] = f"{request.url.origin()}/v2/actor-runs/{run.id}"
+    return response
+
+
+async def start_actor_run(request: web.Request) -> web.Response:
+    return await _start(request, _actor(request), None)
+
+
+async def start_task_run(request: web.Request) -> web.Response:
+    task = _task(request)
+    return await _start(request, task.actor, task)
+
+
+async def get_run(request: web.Request) -> web.Response:
+    run = _locate(request)
+    await run.wait_finished(params.wait_secs(request.query))
+    return _run_response(request, run)
+
+
+async def update_run(request: web.Request) -> web.Response:
+    run = _locate(request)
+    body = await read_json_object(request)
+    message = body.get("statusMessage")
+    is_terminal = body.get("isStatusMessageTerminal")
+    access = body.get("generalAccess")
+    if message is not None and not isinstance(message, str):
+        raise invalid_input("'statusMessage' must be a string.")
+    if is_terminal is not None and not isinstance(is_terminal, bool):
+        raise invalid_input("'isStatusMessageTerminal' must be a boolean.")
+    if access is not None and access not in params.GENERAL_ACCESS:
+        raise invalid_input(
+            f"'generalAccess' must be one of {', '.join(sorted(params.GENERAL_ACCESS))}."
+        )
+    if is_terminal is not None and message is None:
+        raise ApiError(
+            400,
+            "cannot-set-is-status-message-terminal",
+            "'isStatusMessageTerminal' can only be set together with 'statusMessage'.",
+        )
+    if message is not None:
+        run.set_status_message(message, is_terminal=bool(is_terminal))
+    if access is not None:
+        run.general_access = GeneralAccess(access)
+    return _run_response(request, run)
+
+
+async def delete_run(request: web.Request) -> web.Response:
+    run = _locate(request)
+    _platform(request).runs.delete(run)
+    return web.Response(status=204)
+
+
+async def abort_run(request: web.Request) -> web.Response:
+    run = _locate(request)
+    run.abort(gracefully=bool(params.flag(request.query, "gracefully")))
+    return _run_response(request, run)
+
+
+async def reboot_run(request: web.Request) -> web.Response:
+    run = _locate(request)
+    run.reboot()
+    return _run_response(request, run)
+
+
+async def metamorph_run(request: web.Request) -> web.Response:
+    run = _locate(request)
+    target_ref = request.query.get("targetActorId")
+    if not target_ref:
+        raise invalid_input("Parameter 'targetActorId' is required.")
+    target = _platform(request).catalog.actor(target_ref)
+    if target is None:
+        raise not_found(f"Actor '{target_ref}' was not found.")
+    tag = request.query.get("build") or "latest"
+    build = _resolve_build(target, tag)
+    record = await read_input(request)
+    run.metamorph(target, build, tag, record)
+    return _run_response(request, run)
+
+
+async def resurrect_run(request: web.Request) -> web.Response:
+    run = _locate(request)
+    options, build = _run_options(request, run.actor, run.options)
+    await run.resurrect(options, build)
+    return _run_response(request, run)
+
+
+def _list(request: web.Request, owned_by: Callable[[Run], bool]) -> web.Response:
+    query = request.query
+    page = params.page(query)
+    statuses = params.statuses(query)
+    after = params.moment(query, "startedAfter")
+    before = params.moment(query, "startedBefore")
+    selected = [
+        run
+        for run in _platform(request).runs
+        if owned_by(run)
+        and (statuses is None or run.status in statuses)
+        and (after is None or run.started_at >= after)
+        and (before is None or run.started_at <= before)
+    ]
+    return json_response({"data": runs_page(selected, page)})
+
+
+async def list_runs(request: web.Request) -> web.Response:
+    return _list(request, lambda run: True)
+
+
+async def list_actor_runs(request: web.Request) -> web.Response:
+    actor = _actor(request)
+    return _list(request, lambda run: run.actor is actor)
+
+
+async def list_task_runs(request: web.Request) -> web.Response:
+    task = _task(request)
+    return _list(request, lambda run: run.task is task)
+
+
+def _record_response(request: web.Request, store: KeyValueStore) -> web.Response:
+    key = request.match_info["key"]
+    record = store.get(key)
+    if record is None:
+        raise not_found(f"Record '{key}' was not found in the key-value store.")
+    response = web.Response(body=record.value, headers={"Content-Type": record.content_type})
+    if params.flag(request.query, "attachment"):
+        response.headers["Content-Disposition"] = f'attachment; filename="{key}"'
+    return response
+
+
+async def get_run_record(request: web.Request) -> web.Response:
+    return _record_response(request, _locate(request).store)
+
+
+async def get_store_record(request: web.Request) -> web.Response:
+    store_id = request.match_info["storeId"]
+    store = _platform(request).runs.store(store_id)
+    if store is None:
+        raise not_found(f"Key-value store '{store_id}' was not found.")
+    return _record_response(request, store)
+
+
+async def get_log(request: web.Request) -> web.StreamResponse:
+    """The run's log as text; with `stream=1`, kept open and fed until the run finishes."""
+    run = _locate(request)
+    if not params.flag(request.query, "stream"):
+        return web.Response(text="".join(f"{line}\n" for line in run.log_lines))
+    response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+    await response.prepare(request)
+    seen = 0
+    try:
+        while True:
+            lines = run.log_lines[seen:]
+            seen += len(lines)
+            if lines:
+                await response.write("".join(f"{line}\n" for line in lines).encode())
+            if run.status.is_terminal or _platform(request).runs.closing:
+                break
+            await run.wait_log(seen)
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # the reader went away
+    return response
+
+
+def _add_run_operations(router: web.UrlDispatcher, base: str) -> None:
+    router.add_post(f"{base}/abort", abort_run)
+    router.add_post(f"{base}/metamorph", metamorph_run)
+    router.add_post(f"{base}/reboot", reboot_run)
+    router.add_post(f"{base}/resurrect", resurrect_run)
+    router.add_get(f"{base}/log", get_log)
+    router.add_get(f"{base}/key-value-store/records/{{key}}", get_run_record)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/v2/actor-runs", list_runs)
+    router.add_get("/v2/actor-runs/{runId}", get_run, name=ANONYMOUS_ROUTE)
+    router.add_put("/v2/actor-runs/{runId}", update_run)
+    router.add_delete("/v2/actor-runs/{runId}", delete_run)
+    _add_run_operations(router, "/v2/actor-runs/{runId}")
+    # `/acts/` is the legacy spelling of `/actors/`; `{runId}` may be `last`.
+    for actor_base in ("/v2/actors/{actorId}", "/v2/acts/{actorId}"):
+        router.add_post(f"{actor_base}/runs", start_actor_run)
+        router.add_get(f"{actor_base}/runs", list_actor_runs)
+        router.add_get(f"{actor_base}/runs/{{runId}}", get_run)
+        _add_run_operations(router, f"{actor_base}/runs/{{runId}}")
+    router.add_post("/v2/actor-tasks/{taskId}/runs", start_task_run)
+    router.add_get("/v2/actor-tasks/{taskId}/runs", list_task_runs)
+    router.add_get("/v2/actor-tasks/{taskId}/runs/{runId:last}", get_run)
+    _add_run_operations(router, "/v2/actor-tasks/{taskId}/runs/{runId:last}")
+    router.add_get("/v2/key-value-stores/{storeId}/records/{key}", get_store_record)
+    router.add_get("/v2/logs/{runId}", get_log)

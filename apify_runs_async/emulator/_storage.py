@@ -1,0 +1,70 @@
+"""Key-value stores: records kept as bytes with the content type they were stored with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from ._ids import new_id
+
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
+BINARY_CONTENT_TYPE = "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    value: bytes
+    content_type: str
+
+
+def is_json_content_type(content_type: str) -> bool:
+    """`application/json`, with or without parameters, and `application/*+json`."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+def encode_value(value: Any, content_type: str | None) -> Record:
+    """Bytes and text are stored as given; anything else is encoded as JSON."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return Record(bytes(value), content_type or BINARY_CONTENT_TYPE)
+    if isinstance(value, str):
+        return Record(value.encode(), content_type or TEXT_CONTENT_TYPE)
+    return Record(msgspec.json.encode(value), content_type or JSON_CONTENT_TYPE)
+
+
+def decode_record(record: Record) -> Any:
+    """JSON records decoded, text records as `str`, anything else as `bytes`."""
+    if is_json_content_type(record.content_type):
+        return msgspec.json.decode(record.value)
+    if record.content_type.lower().startswith("text/"):
+        return record.value.decode(errors="replace")
+    return record.value
+
+
+class KeyValueStore:
+    """One unnamed store; it counts reads and writes for the run's usage figures."""
+
+    __slots__ = ("_records", "id", "reads", "writes")
+
+    def __init__(self) -> None:
+        self.id = new_id()
+        self._records: dict[str, Record] = {}
+        self.reads = 0
+        self.writes = 0
+
+    def set(self, key: str, record: Record) -> None:
+        self._records[key] = record
+        self.writes += 1
+
+    def get(self, key: str) -> Record | None:
+        self.reads += 1
+        return self._records.get(key)
+
+    def peek(self, key: str) -> Record | None:
+        """Like `get`, without counting a read (for the emulator's own use)."""
+        return self._records.get(key)
