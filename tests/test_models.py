@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+import enum
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apify_runs_async import (
     FreePricingInfo,
@@ -251,3 +254,31 @@ def test_terminal_statuses() -> None:
     assert {s.value for s in RunStatus} == set(
         spec()["components"]["schemas"]["ActorJobStatus"]["enum"]
     )
+
+
+@pytest.mark.parametrize(
+    ("enum_cls", "schema"), [(RunOrigin, "RunOrigin"), (GeneralAccess, "GeneralAccess")]
+)
+def test_enums_match_the_spec(enum_cls: type[enum.StrEnum], schema: str) -> None:
+    assert {m.value for m in enum_cls} == set(spec()["components"]["schemas"][schema]["enum"])
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+_RUN_KEYS = sorted(spec()["components"]["schemas"]["Run"]["properties"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(changes=st.dictionaries(st.sampled_from([*_RUN_KEYS, "newField"]), _json_values, max_size=4))
+def test_the_decoder_gives_a_run_or_a_msgspec_error(changes: dict[str, Any]) -> None:
+    body = _example()
+    body["data"].update(changes)
+    try:
+        run = decode(body)
+    except msgspec.ValidationError:
+        return  # becomes InvalidResponseError in the client
+    assert isinstance(run, Run)
+    assert run.is_terminal in (True, False)
