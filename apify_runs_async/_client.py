@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+import math
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self
 
@@ -75,7 +77,12 @@ class ApifyRuns:
     async def __aenter__(self) -> Self:
         if self._state is not _State.UNOPENED:
             raise ClientClosedError("an ApifyRuns client cannot be opened twice; make a new one")
-        if self._session is None:
+        if self._session is not None:
+            if self._session.closed:
+                raise ClientClosedError("the aiohttp session given to ApifyRuns is closed")
+            if self._session.auth is not None:
+                raise ValueError("session must not have its own auth: ApifyRuns sends the token")
+        else:
             connector = aiohttp.TCPConnector(limit=self._max_connections)
             self._session = aiohttp.ClientSession(connector=connector)
         self._transport = Transport(self._session, self.base_url, self._headers, self.timeouts)
@@ -138,9 +145,7 @@ class ApifyRuns:
         if force_permission_level is not None:
             params["forcePermissionLevel"] = check.permission_level(force_permission_level)
         body, body_type = _encode_input(run_input, content_type, "run_input")
-        return await self._run(
-            Request("POST", path, params, body, body_type, wait_for_finish or 0.0)
-        )
+        return await self._run(Request("POST", path, params, body, body_type, _hold(params)))
 
     async def start_task(
         self,
@@ -169,18 +174,20 @@ class ApifyRuns:
             webhooks=webhooks,
         )
         body, body_type = _encode_input(task_input, None, "task_input")
-        return await self._run(
-            Request("POST", path, params, body, body_type, wait_for_finish or 0.0)
-        )
+        return await self._run(Request("POST", path, params, body, body_type, _hold(params)))
 
     # --- One run ------------------------------------------------------------------------------
 
     async def get(self, run_id: str, *, wait_for_finish: float | None = None) -> Run | None:
-        """The run, or None if it does not exist. `wait_for_finish` (0..60 s) long-polls."""
+        """The run, or None if it does not exist.
+
+        `wait_for_finish` (0..60 s, rounded up to whole seconds) lets the API hold the answer
+        until the run has finished.
+        """
         run_id = check.resource_id(run_id, "run_id")
-        hold = 0.0
+        hold = 0
         if wait_for_finish is not None:
-            hold = check.wait_secs(wait_for_finish, "wait_for_finish")
+            hold = math.ceil(check.wait_secs(wait_for_finish, "wait_for_finish"))
         return await self._poll(run_id, hold)
 
     async def abort(self, run_id: str, *, gracefully: bool | None = None) -> Run:
@@ -243,18 +250,15 @@ class ApifyRuns:
         general_access: str | None = None,
     ) -> Run:
         """Set the run's status message or who may read it."""
-        fields = {
-            "statusMessage": None
-            if status_message is None
-            else check.text(status_message, "status_message"),
-            "isStatusMessageTerminal": None
-            if is_status_message_terminal is None
-            else check.flag(is_status_message_terminal, "is_status_message_terminal"),
-            "generalAccess": None
-            if general_access is None
-            else check.general_access(general_access),
-        }
-        body = {name: value for name, value in fields.items() if value is not None}
+        body: dict[str, str | bool] = {}
+        if status_message is not None:
+            body["statusMessage"] = check.text(status_message, "status_message")
+        if is_status_message_terminal is not None:
+            body["isStatusMessageTerminal"] = check.flag(
+                is_status_message_terminal, "is_status_message_terminal"
+            )
+        if general_access is not None:
+            body["generalAccess"] = check.general_access(general_access)
         if not body:
             raise ValueError(
                 "update() needs status_message, is_status_message_terminal or general_access"
@@ -270,7 +274,7 @@ class ApifyRuns:
     async def get_record(self, run_id: str, key: str = "OUTPUT") -> Record | None:
         """A record of the run's default key-value store (`OUTPUT` by default), or None."""
         path = f"{_run_path(run_id)}/key-value-store/records/{check.record_key(key)}"
-        request = Request("GET", path)
+        request = Request("GET", path, follow_redirects=True)
         response = await self._transport_or_raise().send(request)
         return _responses.record_or_none(request, response, key)
 
@@ -315,8 +319,8 @@ class ApifyRuns:
     async def _run(self, request: Request) -> Run:
         return _responses.run(request, await self._transport_or_raise().send(request))
 
-    async def _poll(self, run_id: str, hold: float) -> Run | None:
-        params = {"waitForFinish": _number(hold)} if hold else None
+    async def _poll(self, run_id: str, hold: int) -> Run | None:
+        params = {"waitForFinish": str(hold)} if hold else None
         request = Request("GET", f"/v2/actor-runs/{run_id}", params, long_poll_secs=hold)
         return _responses.run_or_none(request, await self._transport_or_raise().send(request))
 
@@ -334,9 +338,19 @@ def _run_path(run_id: str) -> str:
     return f"/v2/actor-runs/{check.resource_id(run_id, 'run_id')}"
 
 
-def _number(value: float) -> str:
-    # The API reads `60`, not `60.0`.
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+def _hold(params: Mapping[str, str]) -> int:
+    """How long the server may hold a start: its waitForFinish, in whole seconds."""
+    return int(params.get("waitForFinish", 0))
+
+
+def _whole_seconds(value: float) -> str:
+    # The API takes whole seconds; a fraction is rounded up, so the wait is never shorter.
+    return str(math.ceil(value))
+
+
+def _decimal(value: float) -> str:
+    # Plain notation: str(1e-07) would be "1e-07", which a query parser may not read.
+    return format(Decimal(repr(value)), "f") if isinstance(value, float) else str(value)
 
 
 def _flag(value: bool | None, name: str) -> str | None:
@@ -364,22 +378,26 @@ def _start_params(
     webhooks: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, str]:
     """The options shared by start, start_task and resurrect, as the API names them."""
-
-    def number(
-        value: float | None, checker: Callable[[object, str], float], name: str
-    ) -> str | None:
-        return None if value is None else _number(checker(value, name))
-
-    return _query(
+    params = _query(
         build=_tag(build, "build"),
-        timeout=number(timeout_secs, check.non_negative, "timeout_secs"),
-        memory=number(memory_mbytes, check.memory_mbytes, "memory_mbytes"),
-        maxItems=number(max_items, check.positive_int, "max_items"),
-        maxTotalChargeUsd=number(max_total_charge_usd, check.non_negative, "max_total_charge_usd"),
         restartOnError=_flag(restart_on_error, "restart_on_error"),
-        waitForFinish=number(wait_for_finish, check.wait_secs, "wait_for_finish"),
-        webhooks=None if webhooks is None else check.webhooks(webhooks),
     )
+    if timeout_secs is not None:
+        params["timeout"] = _whole_seconds(check.non_negative(timeout_secs, "timeout_secs"))
+    if memory_mbytes is not None:
+        params["memory"] = str(check.memory_mbytes(memory_mbytes))
+    if max_items is not None:
+        params["maxItems"] = str(check.positive_int(max_items, "max_items"))
+    if max_total_charge_usd is not None:
+        usd = check.non_negative(max_total_charge_usd, "max_total_charge_usd")
+        params["maxTotalChargeUsd"] = _decimal(usd)
+    if wait_for_finish is not None:
+        params["waitForFinish"] = _whole_seconds(
+            check.wait_secs(wait_for_finish, "wait_for_finish")
+        )
+    if webhooks is not None:
+        params["webhooks"] = check.webhooks(webhooks)
+    return params
 
 
 def _encode_input(

@@ -26,9 +26,10 @@ USER_AGENT = (
 class Timeouts:
     """How long to wait for the API, in seconds.
 
-    `connect` bounds opening a connection. `read` bounds the wait for each chunk of a response;
-    a long-poll (`waitForFinish`) extends it by the time the server may hold the request, so a
-    long-poll never trips it.
+    `connect` bounds getting a connection: waiting for a free one in the pool, DNS and the
+    handshake. `read` bounds the wait for each chunk of a response; a long-poll
+    (`waitForFinish`) extends it by the time the server may hold the request, so a long-poll
+    never trips it.
     """
 
     connect: float = 10.0
@@ -47,8 +48,17 @@ def resolve_token(token: str | None) -> str | None:
     """The token given, else $APIFY_TOKEN; None means anonymous (enough to GET a run)."""
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
-    if token is not None and (not isinstance(token, str) or not token.strip()):
-        raise ValueError("token must be a non-empty string (or None to use $APIFY_TOKEN)")
+        if token is None:
+            return None
+    if not isinstance(token, str):
+        raise TypeError(f"token must be a str, not {type(token).__name__}")
+    # Secrets read from files often end in a newline; anything else unprintable is a mistake.
+    token = token.strip()
+    if not token or not token.isprintable() or " " in token:
+        raise ValueError(
+            "token must be non-empty, without spaces or control characters "
+            "(or None to use $APIFY_TOKEN)"
+        )
     return token
 
 

@@ -18,7 +18,7 @@
     └── InvalidResponseError       a response body that is not the JSON it should be
 
 Invalid arguments raise the built-in `ValueError` or `TypeError` before any request is sent.
-Messages name the HTTP method and the path, never the query string or the token.
+Messages name the HTTP method and the path, never the query string; no error carries the token.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 
 import anyio
 
-from ._errors import NotFoundError
+from ._errors import api_error
 from ._models import Run
 from ._validation import MAX_WAIT_SECS
 
@@ -21,7 +21,17 @@ NOT_FOUND_GRACE_SECS = 3.0
 _NOT_FOUND_RETRY_SECS = 0.25
 
 PollRun = Callable[[int], Awaitable[Run | None]]
-"""GET the run, letting the server hold the request up to N seconds; None on 404."""
+"""GET the run, letting the server hold the request up to N whole seconds; None on 404."""
+
+
+async def _poll_past_404(poll: PollRun, hold: int) -> Run | None:
+    """`poll`, asked again while the run is missing; None once it has been for a few seconds."""
+    missing_since = anyio.current_time()
+    while (run := await poll(hold)) is None:
+        if anyio.current_time() - missing_since >= NOT_FOUND_GRACE_SECS:
+            return None
+        await anyio.sleep(_NOT_FOUND_RETRY_SECS)
+    return run
 
 
 async def wait_for_finish(poll: PollRun, wait_secs: float | None) -> Run | None:
@@ -30,21 +40,16 @@ async def wait_for_finish(poll: PollRun, wait_secs: float | None) -> Run | None:
     Returns the last run seen, or None if the run does not exist.
     """
     deadline = math.inf if wait_secs is None else anyio.current_time() + wait_secs
-    missing_since: float | None = None
     while True:
         asked_at = anyio.current_time()
-        # Whole seconds, rounded up: the API's waitForFinish is documented in whole seconds.
-        hold = math.ceil(min(MAX_WAIT_SECS, max(0.0, deadline - asked_at)))
-        run = await poll(hold)
-        now = anyio.current_time()
-        if run is None:
-            missing_since = asked_at if missing_since is None else missing_since
-            if now - missing_since >= NOT_FOUND_GRACE_SECS or now >= deadline:
-                return None
-            await anyio.sleep(_NOT_FOUND_RETRY_SECS)
-            continue
-        missing_since = None
-        if run.is_terminal or now >= deadline:
+        # waitForFinish takes whole seconds: hold for the whole seconds left, and wait out a
+        # last fraction before a final look, so the answer is neither early nor late.
+        remaining = deadline - asked_at
+        hold = int(min(MAX_WAIT_SECS, remaining))
+        if hold < 1:
+            await anyio.sleep(max(0.0, remaining))
+        run = await _poll_past_404(poll, hold)
+        if run is None or run.is_terminal or hold < 1:
             return run
         await _pace(asked_at, hold)
 
@@ -57,25 +62,19 @@ async def watch(poll: PollRun, path: str, poll_interval: float | None) -> AsyncG
     """
     hold = MAX_WAIT_SECS if poll_interval is None else int(poll_interval)
     last_seen: tuple[str, str | None] | None = None
-    missing_since: float | None = None
     while True:
         asked_at = anyio.current_time()
         # The first request answers at once, so the current status comes without delay.
         asked_hold = 0 if last_seen is None else hold
-        run = await poll(asked_hold)
+        run = await _poll_past_404(poll, asked_hold)
         if run is None:
-            missing_since = asked_at if missing_since is None else missing_since
-            if anyio.current_time() - missing_since >= NOT_FOUND_GRACE_SECS:
-                raise NotFoundError(
-                    "GET",
-                    path,
-                    status=404,
-                    error_type="record-not-found",
-                    message="the run does not exist (or no longer exists)",
-                )
-            await anyio.sleep(_NOT_FOUND_RETRY_SECS)
-            continue
-        missing_since = None
+            raise api_error(
+                "GET",
+                path,
+                status=404,
+                error_type="record-not-found",
+                message="the run does not exist (or no longer exists)",
+            )
         seen = (run.status, run.status_message)
         if seen != last_seen:
             last_seen = seen

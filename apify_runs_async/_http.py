@@ -1,6 +1,7 @@
 """The one place that talks to aiohttp: send a request, read the whole response.
 
-aiohttp's exceptions are translated here and nowhere else.
+aiohttp's exceptions are translated here. They are raised afresh, not chained: some of
+aiohttp's carry the request headers, and with them the token.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from ._config import Timeouts
-from ._errors import ApifyConnectionError, ApifyTimeoutError
+from ._errors import ApifyConnectionError, ApifyTimeoutError, ClientClosedError, TransportError
 
 logger = logging.getLogger("apify_runs_async")
+
+_NO_BODY_HEADERS = ("Content-Type",)
 
 
 class Request(NamedTuple):
@@ -27,8 +30,11 @@ class Request(NamedTuple):
     params: Mapping[str, str] | None = None
     body: bytes | None = None
     content_type: str | None = None
-    # How long the server may hold the request on purpose (waitForFinish).
-    long_poll_secs: float = 0.0
+    # How long the server may hold the request on purpose (waitForFinish), in whole seconds.
+    long_poll_secs: int = 0
+    # Only record reads may be redirected (to a signed URL); a redirected POST would be
+    # re-sent as a GET without its body, so everything else treats a 3xx as an error.
+    follow_redirects: bool = False
 
 
 class Response(NamedTuple):
@@ -51,26 +57,22 @@ class Transport:
         self._base_url = base_url
         self._headers = dict(headers)
         self._timeouts = timeouts
-        self._client_timeouts: dict[float, aiohttp.ClientTimeout] = {}
-
-    def _timeout_for(self, long_poll_secs: float) -> aiohttp.ClientTimeout:
-        timeout = self._client_timeouts.get(long_poll_secs)
-        if timeout is None:
-            # No total timeout: a long-poll is slow on purpose. The read timeout is stretched
-            # by the time the server may hold the request, the connect timeout never is.
-            timeout = aiohttp.ClientTimeout(
-                total=None,
-                sock_connect=self._timeouts.connect,
-                sock_read=self._timeouts.read + long_poll_secs,
-            )
-            self._client_timeouts[long_poll_secs] = timeout
-        return timeout
 
     async def send(self, request: Request) -> Response:
+        if self._session.closed:
+            raise ClientClosedError("the aiohttp session given to ApifyRuns has been closed")
         headers = self._headers
         if request.content_type is not None:
             headers = {**headers, "Content-Type": request.content_type}
+        # No total timeout: a long-poll is slow on purpose. The read timeout is stretched by
+        # the time the server may hold the request; the connect timeout never is.
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=self._timeouts.connect,
+            sock_read=self._timeouts.read + request.long_poll_secs,
+        )
         started = time.perf_counter()
+        failure: TransportError
         try:
             async with self._session.request(
                 request.method,
@@ -78,27 +80,29 @@ class Transport:
                 params=request.params,
                 data=request.body,
                 headers=headers,
-                timeout=self._timeout_for(request.long_poll_secs),
+                timeout=timeout,
+                allow_redirects=request.follow_redirects,
+                # aiohttp would label an empty POST application/octet-stream.
+                skip_auto_headers=_NO_BODY_HEADERS if request.body is None else None,
+                raise_for_status=False,  # a borrowed session may say otherwise
             ) as response:
                 body = await response.read()
+                status, response_headers = response.status, response.headers
         except TimeoutError as exc:  # aiohttp's timeouts are TimeoutError subclasses
-            raise ApifyTimeoutError(
-                request.method, request.path, f"timed out ({type(exc).__name__})"
-            ) from exc
+            failure = ApifyTimeoutError(request.method, request.path, _describe(exc))
         except aiohttp.ClientError as exc:
-            raise ApifyConnectionError(request.method, request.path, _describe(exc)) from exc
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s %s -> %d (%.1f ms)",
-                request.method,
-                request.path,
-                response.status,
-                (time.perf_counter() - started) * 1000,
-            )
-        return Response(response.status, response.headers, body)
+            failure = ApifyConnectionError(request.method, request.path, _describe(exc))
+        else:
+            if logger.isEnabledFor(logging.DEBUG):
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                logger.debug(
+                    "%s %s -> %d (%.1f ms)", request.method, request.path, status, elapsed_ms
+                )
+            return Response(status, response_headers, body)
+        raise failure  # outside the except block: nothing of aiohttp's is chained to it
 
 
-def _describe(exc: aiohttp.ClientError) -> str:
+def _describe(exc: BaseException) -> str:
     # Some aiohttp messages are empty (ServerDisconnectedError); the class name always helps.
     message = str(exc)
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

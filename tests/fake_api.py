@@ -6,8 +6,10 @@ is recorded in `fake.requests`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -72,3 +74,23 @@ class FakeApi:
     ) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def raw_server(reply: bytes) -> AsyncIterator[str]:
+    """A TCP server on 127.0.0.1 that answers every connection with `reply`, byte for byte.
+
+    For answers no HTTP server library would write, such as a malformed status line.
+    """
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    async with server:
+        host, port = server.sockets[0].getsockname()[:2]
+        yield f"http://{host}:{port}"

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
+import aiohttp.abc
+import anyio
 import pytest
 from aiohttp import web
 
@@ -29,7 +33,7 @@ from apify_runs_async import (
     TransportError,
     UnauthorizedError,
 )
-from tests.fake_api import FakeApi, error_reply, json_reply
+from tests.fake_api import FakeApi, error_reply, json_reply, raw_server
 from tests.spec import run_response_examples
 
 pytestmark = pytest.mark.anyio
@@ -210,14 +214,127 @@ async def test_the_token_never_leaks(fake_api: FakeApi, caplog: pytest.LogCaptur
             fake_api.reply = reply
             with pytest.raises(ApifyError) as caught:
                 await c.start("a~b", {"x": 1})
-            seen += [str(caught.value), repr(caught.value), repr(caught.value.__cause__)]
+            seen += _everything_about(caught.value)
         seen.append(repr(c.run("r1")))
+
+        async def redirect_loop(request: web.Request) -> web.Response:
+            raise web.HTTPFound("/v2/actor-runs/r1/key-value-store/records/OUTPUT")
+
+        fake_api.reply = redirect_loop  # aiohttp's TooManyRedirects carries the headers
+        with pytest.raises(ApifyConnectionError) as caught:
+            await c.get_record("r1")
+        seen += _everything_about(caught.value)
+    async with (
+        raw_server(b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n") as url,
+        ApifyRuns(TOKEN, base_url=url) as c,
+    ):
+        with pytest.raises(ApifyConnectionError) as caught:
+            await c.get("r1")
+        seen += _everything_about(caught.value)
     assert caplog.records, "the client should log its requests at DEBUG"
     seen.append(caplog.text)
     for request in fake_api.requests:
         assert request.headers["Authorization"] == f"Bearer {TOKEN}"
         seen += [request.path, repr(request.query)]
     assert not [text for text in seen if TOKEN in text]
+
+
+def _everything_about(error: BaseException) -> list[str]:
+    """What a traceback, a log or a debugger could show of an error and all it links to."""
+    texts = [str(error), repr(error), repr(vars(error))]
+    for linked in (error.__cause__, error.__context__):
+        if linked is not None:
+            texts += [repr(linked), repr(vars(linked))]
+    return texts
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (200, b'{"data": {"id": "\xff"}}', InvalidResponseError),
+        (500, b'{"error": {"type": "x", "message": "caf\xe9"}}', ServerError),
+        (404, b'{"error": {"type": "record-not-found", "message": "\xff"}}', NotFoundError),
+    ],
+)
+async def test_invalid_utf8_in_a_body(
+    client: ApifyRuns, fake_api: FakeApi, status: int, body: bytes, error: type[ApifyError]
+) -> None:
+    async def reply(request: web.Request) -> web.Response:
+        return web.Response(status=status, body=body, content_type="application/json")
+
+    fake_api.reply = reply
+    with pytest.raises(error, match="GET /v2/actor-runs/r1"):
+        await client.get("r1")
+
+
+async def test_a_redirect_is_not_followed_with_the_body_dropped(
+    client: ApifyRuns, fake_api: FakeApi
+) -> None:
+    async def reply(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/somewhere-else")
+
+    fake_api.reply = reply
+    with pytest.raises(ApiError, match="POST /v2/actors/a~b/runs: 302") as caught:
+        await client.start("a~b", {"x": 1})
+    assert caught.value.status == 302
+    assert [r.method for r in fake_api.requests] == ["POST"]
+
+
+async def test_a_record_read_follows_a_redirect(client: ApifyRuns, fake_api: FakeApi) -> None:
+    async def reply(request: web.Request) -> web.Response:
+        if request.path.startswith("/signed/"):
+            return web.Response(body=b"a,b\n1,2\n", content_type="text/csv")
+        raise web.HTTPFound("/signed/OUTPUT?signature=abc")
+
+    fake_api.reply = reply
+    record = await client.get_record("r1")
+    assert record is not None
+    assert record.body == b"a,b\n1,2\n"
+    assert record.content_type.startswith("text/csv")
+
+
+class _SlowResolver(aiohttp.abc.AbstractResolver):
+    """A DNS resolver that takes its time, then answers 127.0.0.1: no network needed."""
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        await asyncio.sleep(5)
+        return [
+            {
+                "hostname": host,
+                "host": "127.0.0.1",
+                "port": self._port,
+                "family": socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_the_connect_timeout_covers_getting_a_connection(fake_api: FakeApi) -> None:
+    port = int(fake_api.base_url.rsplit(":", 1)[1])
+    connector = aiohttp.TCPConnector(resolver=_SlowResolver(port))
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        ApifyRuns(
+            TOKEN,
+            base_url=f"http://slow-dns.test:{port}",
+            session=session,
+            timeouts=Timeouts(connect=0.3),
+        ) as client,
+    ):
+        started = anyio.current_time()
+        with pytest.raises(ApifyTimeoutError, match="GET /v2/actor-runs/r1"):
+            await client.get("r1")
+        assert anyio.current_time() - started < 2
+    assert fake_api.requests == []
 
 
 async def _spec_run_body() -> dict[str, Any]:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import warnings
+
 import aiohttp
+import anyio
 import pytest
+from aiohttp import web
 
 import apify_runs_async
 from apify_runs_async import ApifyRuns, ClientClosedError
@@ -65,6 +70,77 @@ async def test_without_a_token_no_authorization_is_sent(
         assert "token=none" in repr(client)
         await client.get("r1")
     assert "Authorization" not in fake_api.requests[0].headers
+
+
+async def test_a_borrowed_session_cannot_change_error_handling(fake_api: FakeApi) -> None:
+    fake_api.reply = error_reply(404, "record-not-found", "no")
+    async with (
+        aiohttp.ClientSession(raise_for_status=True) as session,
+        ApifyRuns("t", base_url=fake_api.base_url, session=session) as client,
+    ):
+        assert await client.get("r1") is None
+
+
+async def test_unusable_borrowed_sessions_are_refused(fake_api: FakeApi) -> None:
+    with warnings.catch_warnings():  # session auth is deprecated in aiohttp 3.14, not gone
+        warnings.simplefilter("ignore", DeprecationWarning)
+        async with aiohttp.ClientSession(auth=aiohttp.BasicAuth("user", "pass")) as session:
+            with pytest.raises(ValueError, match="session"):
+                async with ApifyRuns("t", base_url=fake_api.base_url, session=session):
+                    pass
+    closed = aiohttp.ClientSession()
+    await closed.close()
+    with pytest.raises(ClientClosedError, match="session"):
+        async with ApifyRuns("t", base_url=fake_api.base_url, session=closed):
+            pass
+    async with aiohttp.ClientSession() as session:
+        client = ApifyRuns("t", base_url=fake_api.base_url, session=session)
+        async with client:
+            await session.close()
+            with pytest.raises(ClientClosedError, match="session"):
+                await client.get("r1")
+    assert fake_api.requests == []
+
+
+async def test_the_token_is_cleaned_of_a_trailing_newline(
+    fake_api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APIFY_TOKEN", "from-a-file\n")
+    fake_api.reply = error_reply(404, "record-not-found", "no")
+    async with ApifyRuns(base_url=fake_api.base_url) as client:
+        await client.get("r1")
+    assert fake_api.requests[0].headers["Authorization"] == "Bearer from-a-file"
+
+
+@pytest.mark.parametrize("token", ["in\x00side", "two words", "tab\there", 42])
+def test_a_malformed_token_is_refused_without_echoing_it(token: object) -> None:
+    with pytest.raises((ValueError, TypeError), match="token") as caught:
+        ApifyRuns(token)  # type: ignore[arg-type]
+    assert str(token) not in str(caught.value)
+
+
+async def test_max_connections_bounds_the_connections(fake_api: FakeApi) -> None:
+    in_flight = peak = 0
+
+    async def reply(request: web.Request) -> web.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.1)
+        in_flight -= 1
+        return web.json_response(
+            {"error": {"type": "record-not-found", "message": "no"}}, status=404
+        )
+
+    fake_api.reply = reply
+    async with (
+        ApifyRuns("t", base_url=fake_api.base_url, max_connections=2) as client,
+        anyio.create_task_group() as group,
+    ):
+        for _ in range(6):
+            group.start_soon(client.get, "r1")
+    assert len(fake_api.requests) == 6
+    assert peak == 2
 
 
 def test_the_default_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
