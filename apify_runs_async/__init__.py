@@ -7,8 +7,9 @@
 ...         print(snapshot.status, snapshot.status_message)
 """
 
-from ._client import ApifyRuns, JsonInput, RunInput
+from ._client import ApifyRuns, JsonInput, RunInput, RunRef, StartOptions, TaskStartOptions
 from ._config import Timeouts
+from ._cool_down import CoolDown
 from ._errors import (
     ApiError,
     ApifyConnectionError,
@@ -23,12 +24,14 @@ from ._errors import (
     PaymentRequiredError,
     RateLimitError,
     RequestTooLargeError,
+    RunFailedError,
     ServerError,
     TransportError,
     UnauthorizedError,
 )
 from ._models import (
     ActorChargeEvent,
+    CallResult,
     FlatPricePerMonthPricingInfo,
     FreePricingInfo,
     Metamorph,
@@ -47,8 +50,10 @@ from ._models import (
     TieredPrice,
     UnknownPricingInfo,
 )
+from ._rate_limits import RateLimits
 from ._run_handle import RunHandle
 from ._status import TERMINAL_STATUSES, GeneralAccess, RunOrigin, RunStatus, is_terminal
+from ._streams import RunStream
 from ._version import __version__
 
 __all__ = [
@@ -60,8 +65,10 @@ __all__ = [
     "ApifyRuns",
     "ApifyTimeoutError",
     "BadRequestError",
+    "CallResult",
     "ClientClosedError",
     "ConflictError",
+    "CoolDown",
     "FlatPricePerMonthPricingInfo",
     "ForbiddenError",
     "FreePricingInfo",
@@ -76,20 +83,26 @@ __all__ = [
     "PricingInfo",
     "PricingPerEvent",
     "RateLimitError",
+    "RateLimits",
     "Record",
     "RequestTooLargeError",
     "Run",
+    "RunFailedError",
     "RunHandle",
     "RunInput",
     "RunMeta",
     "RunOptions",
     "RunOrigin",
+    "RunRef",
     "RunStats",
     "RunStatus",
+    "RunStream",
     "RunUsage",
     "RunUsageUsd",
     "ServerError",
+    "StartOptions",
     "StorageIds",
+    "TaskStartOptions",
     "TieredPrice",
     "Timeouts",
     "TransportError",

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import enum
+import itertools
 import math
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypedDict, Unpack
 
 import aiohttp
+import anyio
 import msgspec
 
 from . import _following, _responses
 from . import _validation as check
 from ._config import USER_AGENT, Timeouts, resolve_base_url, resolve_token
-from ._errors import ClientClosedError
+from ._cool_down import CoolDown
+from ._errors import ClientClosedError, RunFailedError, api_error
 from ._http import Request, Transport
-from ._models import Record, Run
+from ._models import CallResult, Record, Run
+from ._rate_limits import RateLimiter, RateLimits
 from ._run_handle import RunHandle
+from ._status import RunStatus
+from ._streams import Emit, RunStream
 
 JsonInput = Mapping[str, Any] | Sequence[Any]
 """A run input sent as JSON: a dict, or a list."""
@@ -27,6 +33,31 @@ RunInput = JsonInput | bytes | str | None
 """A run input: JSON (a dict or list), or bytes / str sent as they are with `content_type`."""
 
 _JSON = "application/json"
+
+DEFAULT_RATE_LIMITS = RateLimits()
+DEFAULT_COOL_DOWN = CoolDown()
+
+RunRef = str | Run
+"""A run to follow: its id, or a `Run` already in hand (which saves a request)."""
+
+
+class TaskStartOptions(TypedDict, total=False):
+    """The options of `start_task`, for `call_task`."""
+
+    build: str
+    timeout_secs: float
+    memory_mbytes: int
+    max_items: int
+    max_total_charge_usd: float
+    restart_on_error: bool
+    webhooks: Sequence[Mapping[str, Any]]
+
+
+class StartOptions(TaskStartOptions, total=False):
+    """The options of `start`, for `call` and `call_many`."""
+
+    content_type: str
+    force_permission_level: str
 
 
 class _State(enum.Enum):
@@ -45,7 +76,12 @@ class ApifyRuns:
 
     `token` defaults to $APIFY_TOKEN and `base_url` to $APIFY_API_BASE_URL, else
     https://api.apify.com. Pass `session` to share an aiohttp session you own: the client then
-    never closes it. `max_connections` caps the connections of a session the client creates.
+    never closes it. `max_connections` caps the connections of a session the client creates;
+    each run followed at once holds one while it long-polls.
+
+    `rate_limits` keeps requests within Apify's limits (None: no limiting). `limit_cool_down`
+    makes a start refused for the account's memory or concurrent-runs limit wait and try again
+    (None: raise at once).
     """
 
     def __init__(
@@ -56,6 +92,8 @@ class ApifyRuns:
         session: aiohttp.ClientSession | None = None,
         timeouts: Timeouts | None = None,
         max_connections: int = 100,
+        rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
+        limit_cool_down: CoolDown | None = DEFAULT_COOL_DOWN,
     ) -> None:
         token = resolve_token(token)
         self.base_url = resolve_base_url(base_url)
@@ -69,6 +107,10 @@ class ApifyRuns:
         self._owns_session = session is None
         self._state = _State.UNOPENED
         self._transport: Transport | None = None
+        self._rate_limits = rate_limits
+        self._send_start = (
+            self._run if limit_cool_down is None else limit_cool_down.retrying(self._run)
+        )
 
     def __repr__(self) -> str:
         token = "set" if self._has_token else "none"
@@ -85,7 +127,10 @@ class ApifyRuns:
         else:
             connector = aiohttp.TCPConnector(limit=self._max_connections)
             self._session = aiohttp.ClientSession(connector=connector)
-        self._transport = Transport(self._session, self.base_url, self._headers, self.timeouts)
+        limiter = None if self._rate_limits is None else RateLimiter(self._rate_limits)
+        self._transport = Transport(
+            self._session, self.base_url, self._headers, self.timeouts, limiter
+        )
         self._state = _State.OPEN
         return self
 
@@ -145,7 +190,7 @@ class ApifyRuns:
         if force_permission_level is not None:
             params["forcePermissionLevel"] = check.permission_level(force_permission_level)
         body, body_type = _encode_input(run_input, content_type, "run_input")
-        return await self._run(Request("POST", path, params, body, body_type, _hold(params)))
+        return await self._send_start(Request("POST", path, params, body, body_type, _hold(params)))
 
     async def start_task(
         self,
@@ -174,7 +219,7 @@ class ApifyRuns:
             webhooks=webhooks,
         )
         body, body_type = _encode_input(task_input, None, "task_input")
-        return await self._run(Request("POST", path, params, body, body_type, _hold(params)))
+        return await self._send_start(Request("POST", path, params, body, body_type, _hold(params)))
 
     # --- One run ------------------------------------------------------------------------------
 
@@ -300,11 +345,138 @@ class ApifyRuns:
         ...     print(snapshot.status, snapshot.status_message)
         """
         run_id = check.resource_id(run_id, "run_id")
-        if poll_interval is not None:
-            interval = check.non_negative(poll_interval, "poll_interval")
-            if not 1 <= interval <= check.MAX_WAIT_SECS:
-                raise ValueError(f"poll_interval must be 1 to 60 seconds, got {poll_interval!r}")
-        return _following.watch(self._poller(run_id), _run_path(run_id), poll_interval)
+        _check_poll_interval(poll_interval)
+        return self._watch(run_id, poll_interval)
+
+    # --- Following runs to their end -------------------------------------------------------
+
+    async def call(
+        self,
+        actor_id: str,
+        run_input: RunInput = None,
+        *,
+        wait_secs: float | None = None,
+        raise_on_failure: bool = False,
+        **options: Unpack[StartOptions],
+    ) -> CallResult:
+        """Start a run, wait for its end (up to `wait_secs`), and return it with its OUTPUT.
+
+        A run that ends FAILED, ABORTED or TIMED-OUT is returned, unless `raise_on_failure`:
+        then `RunFailedError` carries it. Takes the options of `start`.
+
+        >>> result = await client.call("apify/hello-world", {"message": "hi"})
+        >>> result.run.status, result.output.json() if result.output else None
+        """
+        _check_wait(wait_secs)
+        run = await self.start(actor_id, run_input, **options)
+        return await self._finish_call(run, wait_secs, raise_on_failure)
+
+    async def call_task(
+        self,
+        task_id: str,
+        task_input: JsonInput | None = None,
+        *,
+        wait_secs: float | None = None,
+        raise_on_failure: bool = False,
+        **options: Unpack[TaskStartOptions],
+    ) -> CallResult:
+        """`call` for a saved task: start it, wait for its end, return it with its OUTPUT."""
+        _check_wait(wait_secs)
+        run = await self.start_task(task_id, task_input, **options)
+        return await self._finish_call(run, wait_secs, raise_on_failure)
+
+    def watch_many(
+        self,
+        runs: Iterable[RunRef] | AsyncIterable[RunRef] = (),
+        *,
+        poll_interval: float | None = 5.0,
+    ) -> RunStream[RunRef, RunRef, tuple[str, Run]]:
+        """Follow many runs at once: `(run_id, run)` at every change of any of them.
+
+        Ends when every run is terminal (and an async iterable of runs is exhausted). Feed more
+        runs with an async iterable, or with `add()` while it runs. Each run is followed as by
+        `watch(run_id, poll_interval=...)`; give the `Run` that `start` returned rather than its
+        id to save a request.
+
+        >>> async with client.watch_many(run_ids) as updates:
+        ...     async for run_id, run in updates:
+        ...         print(run_id, run.status, run.status_message)
+        """
+        _check_poll_interval(poll_interval)
+
+        async def follow(ref: RunRef, emit: Emit[tuple[str, Run]]) -> None:
+            run_id, known = _split_ref(ref)
+            async for run in self._watch(run_id, poll_interval, known):
+                await emit((run_id, run))
+
+        return RunStream(runs, _once_per_run(), follow)
+
+    def as_completed(
+        self, runs: Iterable[RunRef] | AsyncIterable[RunRef] = ()
+    ) -> RunStream[RunRef, RunRef, Run]:
+        """Yield runs in the order they finish; each costs one long-poll a minute until then.
+
+        Feeds like `watch_many`. A run that does not exist raises `NotFoundError`.
+
+        >>> async with client.as_completed(runs) as finished:
+        ...     async for run in finished:
+        ...         print(run.id, run.status)
+        """
+
+        async def wait(ref: RunRef, emit: Emit[Run]) -> None:
+            run_id, known = _split_ref(ref)
+            if known is None or not known.is_terminal:
+                known = await _following.wait_for_finish(self._poller(run_id), None)
+                if known is None:
+                    raise _run_not_found(run_id)
+            await emit(known)
+
+        return RunStream(runs, _once_per_run(), wait)
+
+    def call_many(
+        self,
+        actor_id: str,
+        inputs: Iterable[RunInput] | AsyncIterable[RunInput] = (),
+        *,
+        concurrency: int,
+        wait_secs: float | None = None,
+        raise_on_failure: bool = False,
+        **options: Unpack[StartOptions],
+    ) -> RunStream[RunInput, tuple[int, RunInput], tuple[int, CallResult]]:
+        """`call` the Actor once per input, with at most `concurrency` runs going at once.
+
+        Yields `(index, result)` as runs finish, `index` counting the inputs from 0. Feed more
+        inputs with an async iterable, or with `add()` while it runs. A start refused for the
+        account's limits waits and tries again (see `limit_cool_down`).
+
+        >>> async with client.call_many("me/crawler", batches, concurrency=10) as results:
+        ...     async for index, result in results:
+        ...         print(index, result.run.status, result.output)
+        """
+        actor_id = check.actor_id(actor_id, "actor_id")
+        slots = anyio.Semaphore(check.positive_int(concurrency, "concurrency"))
+        _check_wait(wait_secs)
+        _check_start_options(options)
+        numbering = itertools.count()
+
+        def number(run_input: RunInput) -> tuple[int, RunInput]:
+            index = next(numbering)
+            _check_input(run_input, options.get("content_type"), f"inputs[{index}]")
+            return index, run_input
+
+        async def call_one(job: tuple[int, RunInput], emit: Emit[tuple[int, CallResult]]) -> None:
+            index, run_input = job
+            async with slots:
+                result = await self.call(
+                    actor_id,
+                    run_input,
+                    wait_secs=wait_secs,
+                    raise_on_failure=raise_on_failure,
+                    **options,
+                )
+            await emit((index, result))
+
+        return RunStream(inputs, number, call_one)
 
     # --- Plumbing -----------------------------------------------------------------------------
 
@@ -324,6 +496,22 @@ class ApifyRuns:
         request = Request("GET", f"/v2/actor-runs/{run_id}", params, long_poll_secs=hold)
         return _responses.run_or_none(request, await self._transport_or_raise().send(request))
 
+    def _watch(
+        self, run_id: str, poll_interval: float | None, known: Run | None = None
+    ) -> AsyncGenerator[Run, None]:
+        return _following.watch(self._poller(run_id), _run_path(run_id), poll_interval, known)
+
+    async def _finish_call(
+        self, run: Run, wait_secs: float | None, raise_on_failure: bool
+    ) -> CallResult:
+        finished = await self.wait_for_finish(run.id, wait_secs=wait_secs)
+        if finished is None:
+            raise _run_not_found(run.id)
+        output = await self.get_record(run.id, "OUTPUT") if finished.is_terminal else None
+        if raise_on_failure and finished.is_terminal and finished.status != RunStatus.SUCCEEDED:
+            raise RunFailedError(finished, output)
+        return CallResult(finished, output)
+
     def _poller(self, run_id: str) -> _following.PollRun:
         async def poll(hold: int) -> Run | None:
             return await self._poll(run_id, hold)
@@ -336,6 +524,63 @@ class ApifyRuns:
 
 def _run_path(run_id: str) -> str:
     return f"/v2/actor-runs/{check.resource_id(run_id, 'run_id')}"
+
+
+def _check_wait(wait_secs: float | None) -> None:
+    if wait_secs is not None:
+        check.non_negative(wait_secs, "wait_secs")
+
+
+def _check_poll_interval(poll_interval: float | None) -> None:
+    if poll_interval is not None:
+        interval = check.non_negative(poll_interval, "poll_interval")
+        if not 1 <= interval <= check.MAX_WAIT_SECS:
+            raise ValueError(f"poll_interval must be 1 to 60 seconds, got {poll_interval!r}")
+
+
+def _check_start_options(options: StartOptions) -> None:
+    """Check `start` options up front, so a bad one fails before any run, not in each."""
+    _start_params(
+        build=options.get("build"),
+        timeout_secs=options.get("timeout_secs"),
+        memory_mbytes=options.get("memory_mbytes"),
+        max_items=options.get("max_items"),
+        max_total_charge_usd=options.get("max_total_charge_usd"),
+        restart_on_error=options.get("restart_on_error"),
+        webhooks=options.get("webhooks"),
+    )
+    if "force_permission_level" in options:
+        check.permission_level(options["force_permission_level"])
+    if "content_type" in options:
+        check.header_value(options["content_type"], "content_type")
+
+
+def _split_ref(ref: RunRef) -> tuple[str, Run | None]:
+    return (ref.id, ref) if isinstance(ref, Run) else (ref, None)
+
+
+def _once_per_run() -> Callable[[RunRef], RunRef | None]:
+    """A stream's `prepare` step: check each run id, and follow each run only once."""
+    seen: set[str] = set()
+
+    def once(ref: RunRef) -> RunRef | None:
+        run_id = ref.id if isinstance(ref, Run) else check.resource_id(ref, "run_id")
+        if run_id in seen:
+            return None
+        seen.add(run_id)
+        return ref
+
+    return once
+
+
+def _run_not_found(run_id: str) -> Exception:
+    return api_error(
+        "GET",
+        f"/v2/actor-runs/{run_id}",
+        status=404,
+        error_type="record-not-found",
+        message="the run does not exist (or no longer exists)",
+    )
 
 
 def _hold(params: Mapping[str, str]) -> int:
@@ -400,26 +645,33 @@ def _start_params(
     return params
 
 
-def _encode_input(
-    value: object, content_type: str | None, name: str
-) -> tuple[bytes | None, str | None]:
-    """The request body and its content type for a run input."""
+def _check_input(value: object, content_type: str | None, name: str) -> None:
+    """Whether `value` can be sent as a run input with `content_type`."""
     if value is None:
         if content_type is not None:
             raise ValueError("content_type is given but there is no input to send")
-        return None, None
-    if isinstance(value, bytes | str):
+    elif isinstance(value, bytes | str):
         if content_type is None:
             raise ValueError(f"content_type is required when {name} is bytes or str")
-        body = value.encode() if isinstance(value, str) else value
-        return body, check.header_value(content_type, "content_type")
-    if not isinstance(value, Mapping | Sequence):
+        check.header_value(content_type, "content_type")
+    elif not isinstance(value, Mapping | Sequence):
         raise TypeError(
             f"{name} must be a dict or list (sent as JSON), or bytes / str with content_type; "
             f"got {type(value).__name__}"
         )
-    if content_type is not None and not content_type.startswith(_JSON):
+    elif content_type is not None and not content_type.startswith(_JSON):
         raise ValueError(f"a dict or list {name} is sent as JSON; content_type {content_type!r}")
+
+
+def _encode_input(
+    value: object, content_type: str | None, name: str
+) -> tuple[bytes | None, str | None]:
+    """The request body and its content type for a run input."""
+    _check_input(value, content_type, name)
+    if value is None:
+        return None, None
+    if isinstance(value, bytes | str):
+        return (value.encode() if isinstance(value, str) else value), content_type
     try:
         return msgspec.json.encode(value), _JSON
     except (TypeError, msgspec.EncodeError) as exc:

@@ -15,13 +15,19 @@
     ├── TransportError             no usable HTTP response arrived
     │   ├── ApifyConnectionError     the connection failed or dropped
     │   └── ApifyTimeoutError        a connect or read timeout (also a TimeoutError)
-    └── InvalidResponseError       a response body that is not the JSON it should be
+    ├── InvalidResponseError       a response body that is not the JSON it should be
+    └── RunFailedError             call(raise_on_failure=True): the run FAILED, ABORTED...
 
 Invalid arguments raise the built-in `ValueError` or `TypeError` before any request is sent.
 Messages name the HTTP method and the path, never the query string; no error carries the token.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._models import Record, Run
 
 __all__ = [
     "ApiError",
@@ -37,6 +43,7 @@ __all__ = [
     "PaymentRequiredError",
     "RateLimitError",
     "RequestTooLargeError",
+    "RunFailedError",
     "ServerError",
     "TransportError",
     "UnauthorizedError",
@@ -161,3 +168,16 @@ class InvalidResponseError(_RequestError):
         self.status = status
         self.excerpt = excerpt
         super().__init__(method, path, f"{status} response {reason}: {excerpt!r}")
+
+
+class RunFailedError(ApifyError):
+    """A run followed with `raise_on_failure=True` ended other than SUCCEEDED.
+
+    `run` is the finished run and `output` its OUTPUT record, if any.
+    """
+
+    def __init__(self, run: Run, output: Record | None) -> None:
+        self.run = run
+        self.output = output
+        detail = f": {run.status_message}" if run.status_message else ""
+        super().__init__(f"run {run.id} of Actor {run.act_id} ended {run.status}{detail}")

@@ -54,14 +54,22 @@ async def wait_for_finish(poll: PollRun, wait_secs: float | None) -> Run | None:
         await _pace(asked_at, hold)
 
 
-async def watch(poll: PollRun, path: str, poll_interval: float | None) -> AsyncGenerator[Run, None]:
+async def watch(
+    poll: PollRun, path: str, poll_interval: float | None, known: Run | None = None
+) -> AsyncGenerator[Run, None]:
     """Yield the run each time its status or status message changes, until it is terminal.
 
     `poll_interval` bounds how late a non-terminal change is seen (None: up to a minute, the
-    cheapest). A terminal status is seen as soon as the server has it.
+    cheapest). A terminal status is seen as soon as the server has it. A `known` snapshot
+    (the run `start` returned, say) is yielded first and saves the first request.
     """
     hold = MAX_WAIT_SECS if poll_interval is None else int(poll_interval)
     last_seen: tuple[str, str | None] | None = None
+    if known is not None:
+        last_seen = (known.status, known.status_message)
+        yield known
+        if known.is_terminal:
+            return
     while True:
         asked_at = anyio.current_time()
         # The first request answers at once, so the current status comes without delay.

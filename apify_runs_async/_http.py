@@ -16,6 +16,7 @@ from multidict import CIMultiDictProxy
 
 from ._config import Timeouts
 from ._errors import ApifyConnectionError, ApifyTimeoutError, ClientClosedError, TransportError
+from ._rate_limits import RateLimiter
 
 logger = logging.getLogger("apify_runs_async")
 
@@ -52,15 +53,19 @@ class Transport:
         base_url: str,
         headers: Mapping[str, str],
         timeouts: Timeouts,
+        rate_limiter: RateLimiter | None,
     ) -> None:
         self._session = session
         self._base_url = base_url
         self._headers = dict(headers)
         self._timeouts = timeouts
+        self._rate_limiter = rate_limiter
 
     async def send(self, request: Request) -> Response:
         if self._session.closed:
             raise ClientClosedError("the aiohttp session given to ApifyRuns has been closed")
+        if self._rate_limiter is not None:
+            await self._rate_limiter.wait(request.method, request.path)
         headers = self._headers
         if request.content_type is not None:
             headers = {**headers, "Content-Type": request.content_type}

@@ -25,6 +25,7 @@ else:
 
 __all__ = [
     "ActorChargeEvent",
+    "CallResult",
     "FlatPricePerMonthPricingInfo",
     "FreePricingInfo",
     "Metamorph",
@@ -348,6 +349,16 @@ class Record(msgspec.Struct, frozen=True):
     def text(self) -> str:
         """The body decoded as UTF-8 text."""
         return self.body.decode()
+
+
+class CallResult(msgspec.Struct, frozen=True):
+    """A run followed to its end, with its output (the `OUTPUT` record), if it has one.
+
+    `run` is terminal unless the wait ran out first; then `output` is None.
+    """
+
+    run: Run
+    output: Record | None
 
 
 # --- Response envelopes, and their decoders (built once) ---------------------------------------

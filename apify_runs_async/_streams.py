@@ -1,0 +1,148 @@
+"""`RunStream`: many jobs in one anyio task group, their results in one async iterator.
+
+A plain async generator cannot own a task group safely (when a consumer breaks out, the
+generator is closed later, from another task), so the stream is an async context manager
+that is also an async iterator; leaving the `async with` cancels whatever is still running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from types import TracebackType
+from typing import Generic, Self, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._errors import ClientClosedError
+
+Source = TypeVar("Source")  # what the caller feeds in: a run id, an input...
+Job = TypeVar("Job")  # what one job gets, once the source is checked
+Item = TypeVar("Item")  # what the stream yields
+
+Emit = Callable[[Item], Awaitable[None]]
+
+_BUFFER = 1024  # items a slow consumer may lag behind before the jobs wait for it
+
+
+class _Wake:
+    """Put in the buffer to wake a waiting consumer when the last job has finished."""
+
+
+class RunStream(Generic[Source, Job, Item]):
+    """Results of many concurrent jobs, as they come.
+
+    >>> async with client.watch_many(run_ids) as updates:
+    ...     async for run_id, run in updates:
+    ...         if run.is_terminal:
+    ...             updates.add(await next_run_id())   # feed more while it runs
+
+    Iteration ends when the sources are exhausted and every job has finished. An error in a
+    job cancels the others and is raised from the `async with`.
+    """
+
+    def __init__(
+        self,
+        sources: Iterable[Source] | AsyncIterable[Source],
+        prepare: Callable[[Source], Job | None],
+        job: Callable[[Job, Emit[Item]], Awaitable[None]],
+    ) -> None:
+        self._sources = sources
+        self._prepare = prepare
+        self._job = job
+        self._send: MemoryObjectSendStream[Item | _Wake]
+        self._receive: MemoryObjectReceiveStream[Item | _Wake]
+        self._group: TaskGroup | None = None
+        self._pending = 0  # jobs running, plus one while an async source is being read
+        self._ended = False
+
+    async def __aenter__(self) -> Self:
+        if self._group is not None or self._ended:
+            raise ClientClosedError("a RunStream can be entered only once")
+        # Sources in hand are checked before anything starts: a bad one fails the whole call.
+        jobs: list[Job] = []
+        if not isinstance(self._sources, AsyncIterable):
+            jobs = [job for job in map(self._prepare, self._sources) if job is not None]
+        self._send, self._receive = anyio.create_memory_object_stream[Item | _Wake](_BUFFER)
+        self._group = anyio.create_task_group()
+        await self._group.__aenter__()
+        if isinstance(self._sources, AsyncIterable):
+            self._pending += 1
+            self._group.start_soon(self._feed, self._sources)
+        for job in jobs:
+            self._start(job)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._group is not None
+        self._ended = True
+        self._group.cancel_scope.cancel()  # the consumer is done: stop what still runs
+        try:
+            await self._group.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            # One failure (the usual case) is raised as itself, not wrapped in a group.
+            real = [
+                e for e in group.exceptions if not isinstance(e, anyio.get_cancelled_exc_class())
+            ]
+            if len(real) == 1:
+                raise real[0] from None
+            raise
+        finally:
+            self._send.close()
+            self._receive.close()
+
+    def add(self, source: Source) -> None:
+        """Start one more job, while the stream is open and has not ended."""
+        if self._group is None or self._ended:
+            raise ClientClosedError(
+                "add() works only inside `async with` and before the stream has ended"
+            )
+        job = self._prepare(source)
+        if job is not None:
+            self._start(job)
+
+    def _start(self, job: Job) -> None:
+        assert self._group is not None
+        self._pending += 1
+        self._group.start_soon(self._run, job)
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Item:
+        if self._group is None:
+            raise ClientClosedError("iterate a RunStream inside `async with`")
+        while True:
+            if self._pending == 0 and self._receive.statistics().current_buffer_used == 0:
+                self._ended = True
+                raise StopAsyncIteration
+            item = await self._receive.receive()
+            if not isinstance(item, _Wake):
+                return item
+
+    async def _feed(self, sources: AsyncIterable[Source]) -> None:
+        try:
+            async for source in sources:
+                self.add(source)
+        finally:
+            self._job_done()
+
+    async def _run(self, job: Job) -> None:
+        try:
+            await self._job(job, self._send.send)
+        finally:
+            self._job_done()
+
+    def _job_done(self) -> None:
+        self._pending -= 1
+        if self._pending == 0:
+            # A full buffer means the consumer is busy, not waiting: it will see the end.
+            with contextlib.suppress(anyio.WouldBlock, anyio.ClosedResourceError):
+                self._send.send_nowait(_Wake())
