@@ -7,7 +7,7 @@ import nox
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.default_venv_backend = "venv"
 
-SOURCES = ["apify_runs_async", "tests", "examples", "noxfile.py"]
+SOURCES = ["apify_runs_async", "tests", "examples", "benchmarks", "noxfile.py"]
 
 
 @nox.session
@@ -26,8 +26,15 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".[test]", "mypy>=1.11", "nox>=2024.4")
+    session.install("-e", ".[test,bench]", "mypy>=1.11", "types-psutil", "nox>=2024.4")
     session.run("mypy", "--strict", *SOURCES)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the emulator in a separate process; results in benchmarks/results/."""
+    session.install("-e", ".[bench]")
+    session.run("python", "benchmarks/many_runs.py", *session.posargs)
 
 
 @nox.session

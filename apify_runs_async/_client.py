@@ -76,8 +76,9 @@ class ApifyRuns:
 
     `token` defaults to $APIFY_TOKEN and `base_url` to $APIFY_API_BASE_URL, else
     https://api.apify.com. Pass `session` to share an aiohttp session you own: the client then
-    never closes it. `max_connections` caps the connections of a session the client creates;
-    each run followed at once holds one while it long-polls.
+    never closes it. `max_connections` caps the connections of a session the client creates
+    (None: no cap); each run followed at once holds one while it long-polls, so a client
+    following thousands of runs wants a high cap or none.
 
     `rate_limits` keeps requests within Apify's limits (None: no limiting). `limit_cool_down`
     makes a start refused for the account's memory or concurrent-runs limit wait and try again
@@ -91,14 +92,16 @@ class ApifyRuns:
         base_url: str | None = None,
         session: aiohttp.ClientSession | None = None,
         timeouts: Timeouts | None = None,
-        max_connections: int = 100,
+        max_connections: int | None = 100,
         rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
         limit_cool_down: CoolDown | None = DEFAULT_COOL_DOWN,
     ) -> None:
         token = resolve_token(token)
         self.base_url = resolve_base_url(base_url)
         self.timeouts = timeouts if timeouts is not None else Timeouts()
-        self._max_connections = check.positive_int(max_connections, "max_connections")
+        self._max_connections = (
+            0 if max_connections is None else check.positive_int(max_connections, "max_connections")
+        )
         self._has_token = token is not None
         self._headers = {"User-Agent": USER_AGENT, "Accept": _JSON}
         if token is not None:
@@ -125,7 +128,7 @@ class ApifyRuns:
             if self._session.auth is not None:
                 raise ValueError("session must not have its own auth: ApifyRuns sends the token")
         else:
-            connector = aiohttp.TCPConnector(limit=self._max_connections)
+            connector = aiohttp.TCPConnector(limit=self._max_connections)  # 0: no limit
             self._session = aiohttp.ClientSession(connector=connector)
         limiter = None if self._rate_limits is None else RateLimiter(self._rate_limits)
         self._transport = Transport(

@@ -1,0 +1,42 @@
+"""The examples run, against the in-process emulator, as a user would run them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def run_example(name: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("APIFY_TOKEN", "APIFY_API_BASE_URL")}
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "PYTHONWARNINGS": "error"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    return done.stdout
+
+
+def test_quickstart() -> None:
+    lines = run_example("quickstart.py").splitlines()
+    statuses = [line.split()[0] for line in lines if line.startswith("  ")]
+    assert statuses[0] in ("READY", "RUNNING")
+    assert statuses[-1] == "SUCCEEDED"
+    assert any("Crawling page 2 of 3" in line for line in lines)
+    assert lines[-1] == 'OUTPUT: {"pages":3,"title":"Example Domain"}'
+
+
+def test_crawler() -> None:
+    out = run_example("crawler.py")
+    batches = [line for line in out.splitlines() if line.startswith("batch ")]
+    assert len(batches) >= 10
+    assert all(", " in line and "SUCCEEDED" in line for line in batches)
+    assert out.splitlines()[-1] == "Crawled 40 pages."
