@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 import math
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping, Sequence
@@ -409,8 +410,11 @@ class ApifyRuns:
 
         async def follow(ref: RunRef, emit: Emit[tuple[str, Run]]) -> None:
             run_id, known = _split_ref(ref)
-            async for run in self._watch(run_id, poll_interval, known):
+            snapshots = self._watch(run_id, poll_interval, known)
+            del ref, known  # the watch holds the first snapshot only until it is yielded
+            async for run in snapshots:
                 await emit((run_id, run))
+                del run  # not held through the next long-poll
 
         return RunStream(runs, _once_per_run(), follow)
 
@@ -516,10 +520,7 @@ class ApifyRuns:
         return CallResult(finished, output)
 
     def _poller(self, run_id: str) -> _following.PollRun:
-        async def poll(hold: int) -> Run | None:
-            return await self._poll(run_id, hold)
-
-        return poll
+        return functools.partial(self._poll, run_id)
 
 
 # --- Building requests: pure helpers ---------------------------------------------------------

@@ -67,9 +67,11 @@ async def watch(
     last_seen: tuple[str, str | None] | None = None
     if known is not None:
         last_seen = (known.status, known.status_message)
+        finished = known.is_terminal
         yield known
-        if known.is_terminal:
+        if finished:
             return
+        del known  # a followed run keeps no snapshot while it long-polls
     while True:
         asked_at = anyio.current_time()
         # The first request answers at once, so the current status comes without delay.
@@ -84,11 +86,13 @@ async def watch(
                 message="the run does not exist (or no longer exists)",
             )
         seen = (run.status, run.status_message)
+        finished = run.is_terminal
         if seen != last_seen:
             last_seen = seen
             yield run
-        if run.is_terminal:
+        if finished:
             return
+        del run
         await _pace(asked_at, asked_hold)
 
 

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Mapping
 from typing import NamedTuple
+from urllib.parse import urlencode
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -60,6 +61,19 @@ class Transport:
         self._headers = dict(headers)
         self._timeouts = timeouts
         self._rate_limiter = rate_limiter
+        self._client_timeouts: dict[int, aiohttp.ClientTimeout] = {}  # by hold: 0..60 s
+
+    def _timeout(self, long_poll_secs: int) -> aiohttp.ClientTimeout:
+        timeout = self._client_timeouts.get(long_poll_secs)
+        if timeout is None:
+            # No total timeout: a long-poll is slow on purpose. The read timeout is stretched
+            # by the time the server may hold the request; the connect timeout never is.
+            timeout = self._client_timeouts[long_poll_secs] = aiohttp.ClientTimeout(
+                total=None,
+                connect=self._timeouts.connect,
+                sock_read=self._timeouts.read + long_poll_secs,
+            )
+        return timeout
 
     async def send(self, request: Request) -> Response:
         if self._session.closed:
@@ -69,23 +83,18 @@ class Transport:
         headers = self._headers
         if request.content_type is not None:
             headers = {**headers, "Content-Type": request.content_type}
-        # No total timeout: a long-poll is slow on purpose. The read timeout is stretched by
-        # the time the server may hold the request; the connect timeout never is.
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=self._timeouts.connect,
-            sock_read=self._timeouts.read + request.long_poll_secs,
-        )
+        url = self._base_url + request.path
+        if request.params:
+            url += "?" + urlencode(request.params)  # fewer objects than aiohttp's params=
         started = time.perf_counter()
         failure: TransportError
         try:
             async with self._session.request(
                 request.method,
-                self._base_url + request.path,
-                params=request.params,
+                url,
                 data=request.body,
                 headers=headers,
-                timeout=timeout,
+                timeout=self._timeout(request.long_poll_secs),
                 allow_redirects=request.follow_redirects,
                 # aiohttp would label an empty POST application/octet-stream.
                 skip_auto_headers=_NO_BODY_HEADERS if request.body is None else None,

@@ -135,8 +135,10 @@ class RunStream(Generic[Source, Job, Item]):
             self._job_done()
 
     async def _run(self, job: Job) -> None:
+        running = self._job(job, self._send.send)
+        del job  # held by the job alone, which may let go of it early
         try:
-            await self._job(job, self._send.send)
+            await running
         finally:
             self._job_done()
 

@@ -12,6 +12,7 @@ written to benchmarks/results/many_runs.json.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -34,6 +35,31 @@ from apify_runs_async import ApifyRuns, Run
 
 RESULTS = Path(__file__).parent / "results"
 STARTS_IN_FLIGHT = 64  # starts under way at once: enough to reach 400 a second
+
+
+class Pauses:
+    """How long the client's event loop stalled: each collection of the cyclic GC, and the
+    lateness of a 10 ms ticker (any stall: GC, a burst of work)."""
+
+    def __init__(self) -> None:
+        self.gc_secs: list[float] = []
+        self.gc_collected = 0  # objects only the cyclic GC could free: garbage in cycles
+        self.loop_lag_secs: list[float] = []
+        self._gc_started = 0.0
+
+    def on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+            return
+        self.gc_collected += info["collected"]
+        if info["generation"] == 2:
+            self.gc_secs.append(time.perf_counter() - self._gc_started)
+
+    async def tick(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await anyio.sleep(0.01)
+            self.loop_lag_secs.append(time.perf_counter() - before - 0.01)
 
 
 class Traffic:
@@ -93,6 +119,8 @@ async def follow_many(args: argparse.Namespace, base_url: str, token: str) -> di
     terminal_seen: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
     peak_rss = 0
+    pauses = Pauses()
+    gc.callbacks.append(pauses.on_gc)
 
     async def sample_rss() -> None:
         nonlocal peak_rss
@@ -100,7 +128,11 @@ async def follow_many(args: argparse.Namespace, base_url: str, token: str) -> di
             peak_rss = max(peak_rss, me.memory_info().rss)
             await anyio.sleep(0.2)
 
-    connector = aiohttp.TCPConnector(limit=0)  # one connection per run being long-polled
+    inputs = (
+        scripted_input(rng, args.min_secs, args.max_secs, args.fail) for _ in range(args.runs)
+    )
+    # One connection per run being long-polled; an idle one is closed after KEEPALIVE seconds.
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=args.keepalive)
     async with (
         aiohttp.ClientSession(connector=connector, trace_configs=[traffic.trace]) as session,
         ApifyRuns(token, base_url=base_url, session=session) as client,
@@ -109,10 +141,6 @@ async def follow_many(args: argparse.Namespace, base_url: str, token: str) -> di
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
         send, receive = anyio.create_memory_object_stream[Run](args.runs)
-
-        inputs = iter(
-            [scripted_input(rng, args.min_secs, args.max_secs, args.fail) for _ in range(args.runs)]
-        )
 
         async def start_runs() -> None:
             for run_input in inputs:  # shared by the workers: each input is taken once
@@ -126,6 +154,7 @@ async def follow_many(args: argparse.Namespace, base_url: str, token: str) -> di
         with anyio.fail_after(args.time_limit):
             async with anyio.create_task_group() as group:
                 group.start_soon(sample_rss)
+                group.start_soon(pauses.tick)
                 group.start_soon(start_all)
                 async with receive, client.watch_many(receive, poll_interval=None) as updates:
                     async for run_id, run in updates:
@@ -137,7 +166,9 @@ async def follow_many(args: argparse.Namespace, base_url: str, token: str) -> di
                 group.cancel_scope.cancel()
         wall = time.perf_counter() - started
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-        end_rss = me.memory_info().rss
+    gc.callbacks.remove(pauses.on_gc)
+    gc.collect()
+    closed_rss = me.memory_info().rss  # the session and its connections closed
     requests = sum(traffic.requests.values())
     return {
         "runs": args.runs,
@@ -153,7 +184,9 @@ async def follow_many(args: argparse.Namespace, base_url: str, token: str) -> di
         "baseline_rss_mb": round(baseline_rss / 2**20, 1),
         "peak_rss_mb": round(peak_rss / 2**20, 1),
         "rss_growth_kb_per_run": round((peak_rss - baseline_rss) / 1024 / args.runs, 2),
-        "rss_growth_at_end_kb_per_run": round((end_rss - baseline_rss) / 1024 / args.runs, 2),
+        "rss_growth_after_close_kb_per_run": round(
+            (closed_rss - baseline_rss) / 1024 / args.runs, 2
+        ),
         "requests": requests,
         "requests_by_method": dict(traffic.requests),
         "requests_per_run": round(requests / args.runs, 2),
@@ -162,6 +195,11 @@ async def follow_many(args: argparse.Namespace, base_url: str, token: str) -> di
         "terminal_delay_ms_p99": round(percentile(terminal_delays, 0.99) * 1000, 1),
         "terminal_delay_ms_max": round(max(terminal_delays) * 1000, 1),
         "terminal_delay_ms_mean": round(statistics.fmean(terminal_delays) * 1000, 1),
+        "full_gc_collections": len(pauses.gc_secs),
+        "gc_collected_objects": pauses.gc_collected,
+        "full_gc_pause_ms_max": round(max(pauses.gc_secs, default=0) * 1000, 1),
+        "loop_lag_ms_p99": round(percentile(pauses.loop_lag_secs, 0.99) * 1000, 1),
+        "loop_lag_ms_max": round(max(pauses.loop_lag_secs) * 1000, 1),
     }
 
 
@@ -183,9 +221,19 @@ def main() -> None:
     parser.add_argument("--max-secs", type=float, default=20.0)
     parser.add_argument("--fail", type=float, default=0.05, help="share of runs that fail")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--gc-threshold2",
+        type=int,
+        default=None,
+        help="raise the cyclic GC's third threshold (full collections rarer); default: Python's",
+    )
+    parser.add_argument("--keepalive", type=float, default=15, help="idle connection kept (s)")
     parser.add_argument("--time-limit", type=float, default=600, help="give up after (s)")
     args = parser.parse_args()
 
+    if args.gc_threshold2 is not None:
+        first, second, _ = gc.get_threshold()
+        gc.set_threshold(first, second, args.gc_threshold2)
     emulator, base_url, token = start_emulator()
     emulator_process = psutil.Process(emulator.pid)
     try:
@@ -197,6 +245,7 @@ def main() -> None:
         emulator.terminate()
         emulator.wait(timeout=30)
     result["machine"] = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
+    result["gc_threshold"] = list(gc.get_threshold())
     result["targets"] = {name: check(result) for name, check in TARGETS.items()}
 
     RESULTS.mkdir(exist_ok=True)
