@@ -35,6 +35,13 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against the emulator in a separate process; results in benchmarks/results/."""
     session.install("-e", ".[bench]")
     session.run("python", "benchmarks/many_runs.py", *session.posargs)
+    session.run(
+        "python",
+        "benchmarks/many_runs.py",
+        "--gc-threshold2=1000",
+        "--name=many_runs_gc_tuned",
+        *session.posargs,
+    )
 
 
 @nox.session

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 import aiohttp
 import yarl
 
+from . import _validation as check
 from ._version import __version__
 
 DEFAULT_BASE_URL = "https://api.apify.com"
@@ -36,12 +36,8 @@ class Timeouts:
     read: float = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("connect", "read"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise TypeError(f"Timeouts.{name} must be a number of seconds")
-            if not (value > 0 and math.isfinite(value)):
-                raise ValueError(f"Timeouts.{name} must be a positive number, got {value!r}")
+        check.positive(self.connect, "Timeouts.connect")
+        check.positive(self.read, "Timeouts.read")
 
 
 def resolve_token(token: str | None) -> str | None:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import backoff
 
+from . import _validation as check
 from ._errors import BadRequestError
 
 logger = logging.getLogger("apify_runs_async")
@@ -37,10 +38,9 @@ class CoolDown:
     give_up_secs: float = 600.0
 
     def __post_init__(self) -> None:
-        for name in ("first_secs", "max_secs", "give_up_secs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"CoolDown.{name} must be a non-negative number, got {value!r}")
+        check.non_negative(self.first_secs, "CoolDown.first_secs")
+        check.non_negative(self.max_secs, "CoolDown.max_secs")
+        check.non_negative(self.give_up_secs, "CoolDown.give_up_secs")
 
     def retrying(self, send: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         """`send`, tried again while it fails with a limit error, within this cool-down."""

@@ -24,13 +24,14 @@ PollRun = Callable[[int], Awaitable[Run | None]]
 """GET the run, letting the server hold the request up to N whole seconds; None on 404."""
 
 
-async def _poll_past_404(poll: PollRun, hold: int) -> Run | None:
-    """`poll`, asked again while the run is missing; None once it has been for a few seconds."""
-    missing_since = anyio.current_time()
+async def _poll_past_404(poll: PollRun, hold: int, deadline: float = math.inf) -> Run | None:
+    """`poll`, asked again while the run is missing; None once it has been for a few seconds
+    (or at `deadline`, if that comes first)."""
+    give_up_at = min(deadline, anyio.current_time() + NOT_FOUND_GRACE_SECS)
     while (run := await poll(hold)) is None:
-        if anyio.current_time() - missing_since >= NOT_FOUND_GRACE_SECS:
+        if anyio.current_time() >= give_up_at:
             return None
-        await anyio.sleep(_NOT_FOUND_RETRY_SECS)
+        await anyio.sleep(min(_NOT_FOUND_RETRY_SECS, max(0.0, give_up_at - anyio.current_time())))
     return run
 
 
@@ -48,7 +49,7 @@ async def wait_for_finish(poll: PollRun, wait_secs: float | None) -> Run | None:
         hold = int(min(MAX_WAIT_SECS, remaining))
         if hold < 1:
             await anyio.sleep(max(0.0, remaining))
-        run = await _poll_past_404(poll, hold)
+        run = await _poll_past_404(poll, hold, deadline)
         if run is None or run.is_terminal or hold < 1:
             return run
         await _pace(asked_at, hold)

@@ -13,22 +13,28 @@ from dataclasses import dataclass
 
 import anyio
 
+from . import _validation as check
+
 _RUN_STARTS = frozenset({"actors", "acts", "actor-tasks"})
 
 
 @dataclass(frozen=True, slots=True)
 class RateLimits:
-    """Apify's request limits; pass `rate_limits=None` to the client to switch them off."""
+    """Apify's request limits. The client keeps to them, the emulator enforces them.
+
+    `per_resource_per_sec` applies to each run, Actor, task and store; `run_start_per_sec` to
+    starting a run of an Actor or task, and to metamorph; `per_token_per_minute` to everything.
+    Pass `rate_limits=None` to either to switch limiting off.
+    """
 
     per_resource_per_sec: float = 60
     run_start_per_sec: float = 400
     per_token_per_minute: float = 250_000
 
     def __post_init__(self) -> None:
-        for name in ("per_resource_per_sec", "run_start_per_sec", "per_token_per_minute"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ValueError(f"RateLimits.{name} must be a positive number, got {value!r}")
+        check.positive(self.per_resource_per_sec, "RateLimits.per_resource_per_sec")
+        check.positive(self.run_start_per_sec, "RateLimits.run_start_per_sec")
+        check.positive(self.per_token_per_minute, "RateLimits.per_token_per_minute")
 
 
 def limited_resource(method: str, path: str) -> tuple[str, bool]:

@@ -78,6 +78,13 @@ def non_negative(value: object, name: str) -> float:
     return number
 
 
+def positive(value: object, name: str) -> float:
+    number = _number(value, name)
+    if number <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return number
+
+
 def positive_int(value: object, name: str) -> int:
     number = _number(value, name)
     if not isinstance(number, int) or number < 1:

@@ -4,9 +4,12 @@ The emulator runs in a process of its own, with the platform's rate limits on. E
 `emulator~scripted` lasts a random 1 to 20 s with three status messages; 5% end FAILED. The
 client's figures (wall time, peak RSS and its growth per run, requests, 429s, the delay from
 the emulator setting a terminal status to the client yielding it, CPU seconds) are printed and
-written to benchmarks/results/many_runs.json.
+written to benchmarks/results/NAME.json.
 
     nox -s bench                       # or: python benchmarks/many_runs.py --runs 10000
+
+`--gc-threshold2 1000` makes the client's full garbage collections rare: the client makes no
+cyclic garbage, and with thousands of runs in flight a full collection stalls the loop.
 """
 
 from __future__ import annotations
@@ -227,6 +230,7 @@ def main() -> None:
         default=None,
         help="raise the cyclic GC's third threshold (full collections rarer); default: Python's",
     )
+    parser.add_argument("--name", default="many_runs", help="results file name (no suffix)")
     parser.add_argument("--keepalive", type=float, default=15, help="idle connection kept (s)")
     parser.add_argument("--time-limit", type=float, default=600, help="give up after (s)")
     args = parser.parse_args()
@@ -249,7 +253,7 @@ def main() -> None:
     result["targets"] = {name: check(result) for name, check in TARGETS.items()}
 
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "many_runs.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
     width = max(map(len, result))
     for key, value in result.items():
         if key != "targets":

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
+import aiohttp
 import anyio
 import pytest
 from aiohttp import web
 
 from apify_runs_async import ApifyRuns, RateLimits
 from apify_runs_async._rate_limits import limited_resource
+from apify_runs_async.emulator import ApifyEmulator
+from tests.conftest import script
 from tests.fake_api import FakeApi
 from tests.spec import run_response_examples
 
@@ -125,3 +129,36 @@ async def test_limits_can_be_switched_off(fake_api: FakeApi, arrivals: list[floa
         took = await _burst(client, 100)
     assert took < 1
     assert len(arrivals) == 100
+
+
+async def test_the_client_keeps_within_the_emulators_limits() -> None:
+    limits = RateLimits(per_resource_per_sec=10, run_start_per_sec=20, per_token_per_minute=6000)
+    statuses: list[int] = []
+
+    async def on_end(
+        session: aiohttp.ClientSession,
+        context: SimpleNamespace,
+        params: aiohttp.TraceRequestEndParams,
+    ) -> None:
+        statuses.append(params.response.status)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(on_end)
+    async with (
+        ApifyEmulator(rate_limits=limits) as emulator,
+        aiohttp.ClientSession(trace_configs=[trace]) as session,
+        ApifyRuns(
+            emulator.token, base_url=emulator.base_url, session=session, rate_limits=limits
+        ) as client,
+    ):
+        runs = [
+            await client.start("emulator~scripted", script("a", step_secs=5)) for _ in range(30)
+        ]
+        async with anyio.create_task_group() as group:
+            for run in runs[:3]:
+                for _ in range(25):
+                    group.start_soon(client.get, run.id)
+        for run in runs:
+            await client.abort(run.id)
+    assert len(statuses) == 30 + 75 + 30
+    assert set(statuses) == {200, 201}, "the emulator refused a request: the client went over"

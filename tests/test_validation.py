@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from apify_runs_async import ApifyConnectionError, ApifyRuns, Timeouts
+from apify_runs_async import ApifyConnectionError, ApifyRuns, CoolDown, RateLimits, Timeouts
 from apify_runs_async import _validation as check
 
 pytestmark = pytest.mark.anyio
@@ -185,6 +185,12 @@ def test_bad_client_settings() -> None:
         Timeouts(read=0)
     with pytest.raises(ValueError, match=r"Timeouts\.connect"):
         Timeouts(connect=-1)
+    with pytest.raises(TypeError, match=r"Timeouts\.read"):
+        Timeouts(read="slow")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"CoolDown\.first_secs"):
+        CoolDown(first_secs=-1)
+    with pytest.raises(ValueError, match=r"RateLimits\.run_start_per_sec"):
+        RateLimits(run_start_per_sec=0)
 
 
 @given(st.text(min_size=1, max_size=40))

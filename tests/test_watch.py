@@ -125,7 +125,9 @@ async def test_watch_of_a_run_that_does_not_exist(client: ApifyRuns) -> None:
 
 
 async def test_wait_for_finish_of_a_run_that_does_not_exist(client: ApifyRuns) -> None:
+    started = anyio.current_time()
     assert await client.wait_for_finish("NoSuchRun", wait_secs=1) is None
+    assert anyio.current_time() - started < 1.5  # the wait ends at wait_secs, grace or not
 
 
 def _run_body(**changes: Any) -> dict[str, Any]:

@@ -10,7 +10,8 @@
 Run it as a process with `python -m apify_runs_async.emulator`.
 """
 
+from .._rate_limits import RateLimits
 from ._context import ActorContext, ActorHandler
 from ._server import ApifyEmulator
 
-__all__ = ["ActorContext", "ActorHandler", "ApifyEmulator"]
+__all__ = ["ActorContext", "ActorHandler", "ApifyEmulator", "RateLimits"]

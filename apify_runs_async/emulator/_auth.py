@@ -21,6 +21,11 @@ def request_token(request: web.Request) -> str | None:
     return request.query.get("token") or None
 
 
+def token_matches(given: str, expected: bytes) -> bool:
+    """Whether a given token is the expected one, in constant time."""
+    return hmac.compare_digest(given.encode(), expected)
+
+
 def auth_middleware(token: str) -> Middleware:
     """Reject requests without the token (401), except anonymous reads of a run."""
     expected = token.encode()
@@ -39,7 +44,7 @@ def auth_middleware(token: str) -> Middleware:
                         "Authentication token was not provided. Send it in the Authorization "
                         "header as 'Bearer <token>'.",
                     )
-            elif not hmac.compare_digest(given.encode(), expected):
+            elif not token_matches(given, expected):
                 raise ApiError(401, "invalid-token", "Authentication token is not valid.")
         return await handler(request)
 

@@ -38,7 +38,16 @@ class ActorContext:
         exit_code: The exit code to report; None means 0 on return, 1 on an exception.
     """
 
-    __slots__ = ("_attempt", "_run", "aborting", "actor_id", "exit_code", "input", "run_id")
+    __slots__ = (
+        "_attempt",
+        "_run",
+        "_sleepers",
+        "aborting",
+        "actor_id",
+        "exit_code",
+        "input",
+        "run_id",
+    )
 
     def __init__(self, run: Run, *, actor_id: str, run_input: Any, attempt: int) -> None:
         self._run = run
@@ -48,6 +57,7 @@ class ActorContext:
         self.input = run_input
         self.aborting = asyncio.Event()
         self.exit_code: int | None = None
+        self._sleepers: set[asyncio.Future[bool]] = set()
 
     def set_status_message(self, message: str, *, is_terminal: bool = False) -> None:
         """Set the run's status message (ignored once this start of the handler is over)."""
@@ -72,10 +82,27 @@ class ActorContext:
 
     async def sleep(self, seconds: float) -> bool:
         """Sleep, but wake early when the run is asked to stop; True if it was."""
-        if not self.aborting.is_set():
-            try:
-                async with asyncio.timeout(seconds):
-                    await self.aborting.wait()
-            except TimeoutError:
-                return False
-        return True
+        if self.aborting.is_set():
+            return True
+        # A future and a timer: a sleep that runs its course raises nothing (a timeout
+        # around `aborting.wait()` would cancel and raise at the end of every step).
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        timer = loop.call_later(seconds, _wake, waiter, False)
+        self._sleepers.add(waiter)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+            self._sleepers.discard(waiter)
+
+    def _request_stop(self) -> None:
+        """Set `aborting` and wake the sleepers: the run asks the handler to stop."""
+        self.aborting.set()
+        for waiter in self._sleepers:
+            _wake(waiter, True)
+
+
+def _wake(waiter: asyncio.Future[bool], stopping: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(stopping)

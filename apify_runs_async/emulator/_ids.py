@@ -10,7 +10,15 @@ _LOWER_ALPHANUMERIC = string.ascii_lowercase + string.digits
 
 
 def _random(alphabet: str, length: int) -> str:
-    return "".join(secrets.choice(alphabet) for _ in range(length))
+    # One draw of a number below base**length, written in that base: as uniform as a
+    # choice per character, at a fraction of the cost (a run takes four ids).
+    base = len(alphabet)
+    number = secrets.randbelow(base**length)
+    digits = []
+    for _ in range(length):
+        number, digit = divmod(number, base)
+        digits.append(alphabet[digit])
+    return "".join(digits)
 
 
 def new_id() -> str:

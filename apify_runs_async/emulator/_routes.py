@@ -7,7 +7,6 @@ each of these prefixes, like the real API does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,7 @@ from ._actors import Actor, Build, Catalog, Task
 from ._auth import ANONYMOUS_ROUTE, request_token
 from ._body import read_input, read_json_object
 from ._errors import ApiError, invalid_input, json_response, not_found
-from ._runs import Run, RunMeta, RunOptions, Runs
+from ._runs import Run, RunList, RunMeta, RunOptions, Runs
 from ._shapes import run_data, runs_page
 from ._storage import JSON_CONTENT_TYPE, KeyValueStore, Record, is_json_content_type
 
@@ -60,23 +59,21 @@ def _locate(request: web.Request) -> Run:
     """The run a per-run path names: by id, or the last run of an Actor or a task."""
     match = request.match_info
     runs = _platform(request).runs
-    owned_by: Callable[[Run], bool] | None = None
+    owner: Actor | Task | None = None
     if "taskId" in match:
-        task = _task(request)
-        owned_by = lambda run: run.task is task  # noqa: E731
+        owner = _task(request)
     elif "actorId" in match:
-        actor = _actor(request)
-        owned_by = lambda run: run.actor is actor  # noqa: E731
+        owner = _actor(request)
     run_id = match["runId"]
-    if owned_by is None or run_id != "last":
+    if owner is None or run_id != "last":
         found = runs.get(run_id)
         if found is None:
             raise not_found(f"Actor run '{run_id}' was not found.")
         return found
     status = params.choice(request.query, "status", params.STATUSES)
     origin = params.choice(request.query, "origin", params.ORIGINS)
-    for run in reversed(list(runs)):
-        if owned_by(run) and status in (None, run.status) and origin in (None, run.meta.origin):
+    for run in reversed(runs.owned_by(owner)):
+        if status in (None, run.status) and origin in (None, run.meta.origin):
             return run
     raise not_found("No run matches: the Actor or task has no such last run.")
 
@@ -248,35 +245,35 @@ async def resurrect_run(request: web.Request) -> web.Response:
     return _run_response(request, run)
 
 
-def _list(request: web.Request, owned_by: Callable[[Run], bool]) -> web.Response:
+def _list(request: web.Request, runs: RunList) -> web.Response:
     query = request.query
     page = params.page(query)
     statuses = params.statuses(query)
     after = params.moment(query, "startedAfter")
     before = params.moment(query, "startedBefore")
-    selected = [
-        run
-        for run in _platform(request).runs
-        if owned_by(run)
-        and (statuses is None or run.status in statuses)
-        and (after is None or run.started_at >= after)
-        and (before is None or run.started_at <= before)
-    ]
+    selected = runs
+    # Without filters, a page costs its own length, not the number of runs.
+    if statuses is not None or after is not None or before is not None:
+        selected = [
+            run
+            for run in runs
+            if (statuses is None or run.status in statuses)
+            and (after is None or run.started_at >= after)
+            and (before is None or run.started_at <= before)
+        ]
     return json_response({"data": runs_page(selected, page)})
 
 
 async def list_runs(request: web.Request) -> web.Response:
-    return _list(request, lambda run: True)
+    return _list(request, _platform(request).runs.all())
 
 
 async def list_actor_runs(request: web.Request) -> web.Response:
-    actor = _actor(request)
-    return _list(request, lambda run: run.actor is actor)
+    return _list(request, _platform(request).runs.owned_by(_actor(request)))
 
 
 async def list_task_runs(request: web.Request) -> web.Response:
-    task = _task(request)
-    return _list(request, lambda run: run.task is task)
+    return _list(request, _platform(request).runs.owned_by(_task(request)))
 
 
 def _record_response(request: web.Request, store: KeyValueStore) -> web.Response:

@@ -6,6 +6,10 @@ outside (abort, reboot, metamorph, timeout) changes its state at once, synchrono
 interrupts the task by cancelling the handler; the task tells these interrupts apart from the
 emulator shutting down by the `_stop` it finds.
 
+A finished run keeps only its data: the task and the handler's context go with the life that
+ended, and the value types are msgspec Structs the garbage collector does not track, so that
+tens of thousands of kept runs do not lengthen its pauses.
+
     READY -> RUNNING -> SUCCEEDED | FAILED
                      -> TIMING-OUT -> TIMED-OUT
                      -> ABORTING   -> ABORTED
@@ -19,9 +23,9 @@ import asyncio
 import enum
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -48,8 +52,7 @@ class Timings:
     max_restarts_on_error: int = 3
 
 
-@dataclass(frozen=True, slots=True)
-class RunOptions:
+class RunOptions(msgspec.Struct, frozen=True, gc=False):
     build: str
     timeout_secs: float
     """0 means no timeout; fractions are honoured (and shown rounded up)."""
@@ -59,19 +62,25 @@ class RunOptions:
     restart_on_error: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class RunMeta:
+class RunMeta(msgspec.Struct, frozen=True, gc=False):
     origin: str
     client_ip: str | None
     user_agent: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class MetamorphEvent:
+class MetamorphEvent(msgspec.Struct, frozen=True, gc=False):
     created_at: datetime
     actor_id: str
     build_id: str
     input_key: str | None
+
+
+class RunList(Protocol):
+    """Runs in start order, read in place (no copy) either way."""
+
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[Run]: ...
+    def __reversed__(self) -> Iterator[Run]: ...
 
 
 class _Stop(enum.Enum):
@@ -94,6 +103,50 @@ def _bad_state(run: Run, action: str) -> ApiError:
 class Run:
     """One Actor run and its default storages."""
 
+    __slots__ = (
+        "_alive_secs",
+        "_alive_since",
+        "_attempt",
+        "_cancel_sent",
+        "_context",
+        "_finished",
+        "_grace_handle",
+        "_in_await",
+        "_log_changed",
+        "_message_set",
+        "_restarts_in_life",
+        "_runs",
+        "_stop",
+        "_task",
+        "_timeout_handle",
+        "actor",
+        "build",
+        "container_url",
+        "dataset_id",
+        "exit_code",
+        "finished_at",
+        "general_access",
+        "id",
+        "input_body_len",
+        "input_key",
+        "is_status_message_terminal",
+        "log_lines",
+        "meta",
+        "metamorphs",
+        "number",
+        "options",
+        "reboot_count",
+        "request_queue_id",
+        "restart_count",
+        "resurrect_count",
+        "started_at",
+        "status",
+        "status_message",
+        "store",
+        "task",
+        "user_id",
+    )
+
     def __init__(
         self,
         runs: Runs,
@@ -106,6 +159,7 @@ class Run:
         input_record: Record | None,
     ) -> None:
         self._runs = runs
+        self.number = runs.next_number()
         self.id = new_id()
         self.user_id = runs.user_id
         self.actor = actor
@@ -247,8 +301,9 @@ class Run:
                 utc_now(), actor.id, build.id, self.input_key if record is not None else None
             )
         )
-        self.actor, self.build = actor, build
-        self.options = replace(self.options, build=tag)
+        previous, self.actor, self.build = self.actor, actor, build
+        self._runs.reassign(self, previous)
+        self.options = msgspec.structs.replace(self.options, build=tag)
         self.append_log(f"Metamorphing into {actor.full_name}")
         self._interrupt(_Stop.RESTART)
 
@@ -279,6 +334,7 @@ class Run:
         self._task = asyncio.get_running_loop().create_task(
             self._drive(ready=ready), name=f"apify-emulator-run-{self.id}"
         )
+        self._runs.enlist(self._task)
 
     def _enter_running(self) -> None:
         self.status = RunStatus.RUNNING
@@ -302,6 +358,11 @@ class Run:
             # Aborted while READY; anything else is somebody cancelling us for good.
             if self._runs.closing or not self._consume_stop():
                 raise
+        finally:
+            # This life is over (a resurrection starts another): keep only the run's data.
+            self._context = None
+            if self._task is asyncio.current_task():
+                self._task = None
 
     async def _play_once(self) -> None:
         """Start the run's Actor handler once and settle how that start ended."""
@@ -369,7 +430,7 @@ class Run:
         self.status = status
         self.append_log(f"{status}: the Actor has {grace_secs:g} s to stop")
         if self._context is not None:
-            self._context.aborting.set()
+            self._context._request_stop()
         final = RunStatus.ABORTED if status is RunStatus.ABORTING else RunStatus.TIMED_OUT
         if self._grace_handle is not None:
             self._grace_handle.cancel()
@@ -418,11 +479,6 @@ class Run:
                 handle.cancel()
         self._timeout_handle = self._grace_handle = None
 
-    @property
-    def lifecycle(self) -> asyncio.Task[None] | None:
-        """The task playing the run, while it lives."""
-        return self._task
-
 
 def _handler_input(record: Record) -> Any:
     """What `ActorContext.input` shows: JSON decoded, any other body as raw bytes."""
@@ -435,7 +491,11 @@ def _handler_input(record: Record) -> Any:
 
 
 class Runs:
-    """Every run of the emulated user, in the order they were started."""
+    """Every run of the emulated user, in the order they were started.
+
+    Runs are also indexed by Actor and by task, so that finding an Actor's last run or
+    listing a task's runs does not look at everybody else's.
+    """
 
     def __init__(
         self,
@@ -450,9 +510,18 @@ class Runs:
         self._max_concurrent_runs = max_concurrent_runs
         self._max_total_memory_mbytes = max_total_memory_mbytes
         self._runs: dict[str, Run] = {}
+        # Ordered like `_runs`; a dict as an ordered set, for O(1) deletes.
+        self._by_owner: dict[str, dict[Run, None]] = {}  # by Actor id and task id
         self._stores: dict[str, KeyValueStore] = {}
         self._live: set[Run] = set()
         self._live_memory_mbytes = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._numbered = 0
+
+    def next_number(self) -> int:
+        """The start order of a new run."""
+        self._numbered += 1
+        return self._numbered
 
     def start(
         self,
@@ -475,6 +544,9 @@ class Runs:
             input_record=input_record,
         )
         self._runs[run.id] = run
+        for owner in (actor, task):
+            if owner is not None:
+                self._by_owner.setdefault(owner.id, {})[run] = None
         self._stores[run.store.id] = run.store
         run.append_log(f"Run created (memory {options.memory_mbytes} MB)")
         run.launch()
@@ -510,6 +582,18 @@ class Runs:
             self._live.remove(run)
             self._live_memory_mbytes -= run.options.memory_mbytes
 
+    def enlist(self, task: asyncio.Task[None]) -> None:
+        """Keep a run's task until it is done, for `close` to cancel."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def reassign(self, run: Run, previous: Actor) -> None:
+        """A metamorphed run is listed as a run of its new Actor, in start order."""
+        self._by_owner[previous.id].pop(run, None)
+        runs = self._by_owner.setdefault(run.actor.id, {})
+        runs[run] = None
+        self._by_owner[run.actor.id] = dict.fromkeys(sorted(runs, key=lambda each: each.number))
+
     def get(self, run_id: str) -> Run | None:
         return self._runs.get(run_id)
 
@@ -524,20 +608,24 @@ class Runs:
                 f"The run cannot be deleted while its status is {run.status}; abort it first.",
             )
         del self._runs[run.id]
+        for owner in (run.actor, run.task):
+            if owner is not None:
+                self._by_owner[owner.id].pop(run, None)
         # The default storages go with the run.
         self._stores.pop(run.store.id, None)
 
-    def __iter__(self) -> Iterator[Run]:
-        return iter(self._runs.values())
+    def all(self) -> RunList:
+        """Every run, oldest first."""
+        return self._runs.values()
+
+    def owned_by(self, owner: Actor | Task) -> RunList:
+        """The runs of an Actor (after a metamorph, its new one) or a task, oldest first."""
+        return self._by_owner.get(owner.id, {}).keys()
 
     async def close(self) -> None:
         """Cancel every run's task and wait for them; release every waiter."""
         self.closing = True
-        tasks = [
-            run.lifecycle
-            for run in self._runs.values()
-            if run.lifecycle is not None and not run.lifecycle.done()
-        ]
+        tasks = list(self._tasks)
         for run in self._runs.values():
             run.cancel_timers()
             run.wake()

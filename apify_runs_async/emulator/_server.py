@@ -10,6 +10,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from .._rate_limits import RateLimits
 from ._actors import Catalog
 from ._auth import auth_middleware
 from ._builtins import (
@@ -23,6 +24,7 @@ from ._builtins import (
 from ._context import ActorHandler
 from ._errors import error_middleware
 from ._ids import new_token
+from ._rate_limits import RateLimiter
 from ._routes import PLATFORM, Platform, add_routes
 from ._runs import Runs, Timings
 
@@ -60,6 +62,8 @@ class ApifyEmulator:
             `concurrent-runs-limit-exceeded`.
         max_total_memory_mbytes: When set, starting a run that would take the memory of the
             unfinished runs over this answers 400 `actor-memory-limit-exceeded`.
+        rate_limits: The request rates to allow, the platform's by default; past them
+            requests are answered 429 `rate-limit-exceeded`. None allows any rate.
     """
 
     def __init__(
@@ -76,6 +80,7 @@ class ApifyEmulator:
         max_restarts_on_error: int = 3,
         max_concurrent_runs: int | None = None,
         max_total_memory_mbytes: int | None = None,
+        rate_limits: RateLimits | None = RateLimits(),  # noqa: B008 (frozen: safe to share)
     ) -> None:
         self._token = token or new_token()
         self._host = host
@@ -91,6 +96,7 @@ class ApifyEmulator:
         self._catalog.add_task(SCRIPTED_TASK, scripted_actor, SCRIPTED_TASK_INPUT)
         for name, handler in (actors or {}).items():
             self.register_actor(name, handler)
+        self._rate_limits = rate_limits
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._state = _State.UNOPENED
@@ -135,7 +141,15 @@ class ApifyEmulator:
         if self._state is not _State.UNOPENED:
             raise RuntimeError("an emulator can only be started once")
         self._state = _State.OPENED
-        app = web.Application(middlewares=[error_middleware, auth_middleware(self._token)])
+        middlewares = [error_middleware, auth_middleware(self._token)]
+        limiter = None
+        if self._rate_limits is not None:
+            limiter = RateLimiter(self._rate_limits, self._catalog, self._token)
+            # Before authentication: requests that fail it count against their IP.
+            middlewares.insert(1, limiter.middleware())
+        app = web.Application(middlewares=middlewares)
+        if limiter is not None:
+            app.on_response_prepare.append(limiter.on_response_prepare)
         app[PLATFORM] = Platform(self._catalog, self._runs)
         add_routes(app.router)
         # No access log: query strings may carry the token. No automatic decompression:

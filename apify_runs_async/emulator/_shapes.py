@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
 from typing import Any
 
 from .._status import RunStatus
 from ._params import Page
-from ._runs import Run
+from ._runs import Run, RunList
 from ._time import format_time
 
 # Prices of the free plan, in USD.
@@ -168,10 +168,12 @@ def run_short(run: Run) -> dict[str, Any]:
     }
 
 
-def runs_page(runs: Sequence[Run], page: Page) -> dict[str, Any]:
+def runs_page(runs: RunList, page: Page) -> dict[str, Any]:
     """A `ListOfRuns` page of `runs` (given in start order)."""
-    ordered = list(reversed(runs)) if page.desc else list(runs)
-    items = [run_short(run) for run in ordered[page.offset : page.offset + page.limit]]
+    ordered = reversed(runs) if page.desc else iter(runs)
+    items = [
+        run_short(run) for run in itertools.islice(ordered, page.offset, page.offset + page.limit)
+    ]
     return {
         "total": len(runs),
         "offset": page.offset,

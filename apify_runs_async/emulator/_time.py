@@ -13,9 +13,7 @@ def utc_now() -> datetime:
 
 def format_time(moment: datetime) -> str:
     """`2019-11-30T07:34:24.202Z`."""
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
 
 
 def parse_time(text: str) -> datetime:

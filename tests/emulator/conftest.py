@@ -1,13 +1,16 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
 
 from apify_runs_async.emulator import ApifyEmulator
+from tests.emulator_process import emulator_process
 
-from .support import Api, fast_emulator
+from .support import Api, Spawn, fast_emulator
 
 
 @pytest.fixture
@@ -25,3 +28,15 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 def api(emu: ApifyEmulator, session: aiohttp.ClientSession) -> Api:
     return Api(session, emu)
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """Start the emulator process with these arguments; read its one line: URL and token."""
+    with contextlib.ExitStack() as stack:
+
+        def start(*args: str) -> tuple[subprocess.Popen[str], str, str]:
+            emulator = stack.enter_context(emulator_process(*args))
+            return emulator.process, emulator.base_url, emulator.token
+
+        yield start

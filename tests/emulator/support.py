@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import aiohttp
@@ -12,6 +13,9 @@ import aiohttp
 from apify_runs_async.emulator import ApifyEmulator
 
 from .spec import validate
+
+Spawn = Callable[..., tuple["subprocess.Popen[str]", str, str]]
+"""`spawn(*args)`: the emulator process started with these arguments, its URL and token."""
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED"})
 

@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 
 import aiohttp
 import pytest
 
-from tests.emulator_process import emulator_process
-
-Spawn = Callable[..., tuple["subprocess.Popen[str]", str, str]]
-
-
-@pytest.fixture
-def spawn() -> Iterator[Spawn]:
-    """Start the emulator process with these arguments; read its one line: URL and token."""
-    with contextlib.ExitStack() as stack:
-
-        def start(*args: str) -> tuple[subprocess.Popen[str], str, str]:
-            emulator = stack.enter_context(emulator_process(*args))
-            return emulator.process, emulator.base_url, emulator.token
-
-        yield start
+from .support import Spawn
 
 
 async def _list_runs(base_url: str, token: str) -> int:
@@ -71,3 +55,44 @@ def test_help() -> None:
         timeout=30,
     )
     assert "--token" in result.stdout
+    for flag in ("--no-rate-limits", "--max-concurrent-runs", "--max-total-memory-mbytes"):
+        assert flag in result.stdout
+
+
+async def _start(base_url: str, token: str, memory: int) -> tuple[int, str | None]:
+    """Start a long run of `emulator~scripted`; the status and error type."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{base_url}/v2/actors/emulator~scripted/runs",
+            params={"memory": memory},
+            json={"steps": [{"sleepSecs": 3600}]},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response,
+    ):
+        body = await response.json()
+        return response.status, body.get("error", {}).get("type")
+
+
+@pytest.mark.anyio
+async def test_the_capacity_flags(spawn: Spawn) -> None:
+    _, base_url, token = spawn("--max-concurrent-runs", "2")
+    assert await _start(base_url, token, 128) == (201, None)
+    assert await _start(base_url, token, 128) == (201, None)
+    assert await _start(base_url, token, 128) == (400, "concurrent-runs-limit-exceeded")
+    _, base_url, token = spawn("--max-total-memory-mbytes", "1024")
+    assert await _start(base_url, token, 512) == (201, None)
+    assert await _start(base_url, token, 1024) == (400, "actor-memory-limit-exceeded")
+    assert await _start(base_url, token, 512) == (201, None)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many"])
+def test_the_capacity_flags_want_whole_numbers_from_1(value: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "apify_runs_async.emulator", "--max-concurrent-runs", value],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "--max-concurrent-runs" in result.stderr

@@ -289,3 +289,42 @@ async def test_lists_stay_consistent_with_many_runs(session: aiohttp.ClientSessi
             assert page["total"] == 25
             seen += [item["id"] for item in page["items"]]
         assert seen == ids
+
+
+async def _ids(api: Api, path: str, **params: Any) -> list[str]:
+    return [item["id"] for item in (await _list(api, path, **params))["items"]]
+
+
+async def test_a_metamorphed_run_is_listed_under_its_new_actor_in_start_order(api: Api) -> None:
+    hello = "/v2/actors/apify~hello-world/runs"
+    scripted = "/v2/actors/emulator~scripted/runs"
+    morphing = await api.start("emulator~scripted", {"steps": steps("a", sleep=30)})
+    older = await api.start("apify~hello-world", params={"waitForFinish": 10})
+    await api.wait_for(morphing["id"], "RUNNING")
+    # A hello-world run started later than the morphing run, and one started after it.
+    newer = await api.start("apify~hello-world", params={"waitForFinish": 10})
+    await api.post_run(morphing["id"], "metamorph", params={"targetActorId": "apify~hello-world"})
+    assert await _ids(api, scripted) == []
+    assert await _ids(api, hello) == [morphing["id"], older["id"], newer["id"]]
+    assert await _ids(api, hello, desc=1, limit=2) == [newer["id"], older["id"]]
+    last = await api.request(
+        "GET", f"{hello}/last", schema="RunResponse", params={"status": "RUNNING"}
+    )
+    assert last.data["id"] == morphing["id"]
+    await api.error("GET", f"{scripted}/last", 404, "record-not-found")
+
+
+async def test_a_deleted_run_leaves_every_list(api: Api) -> None:
+    task = "/v2/actor-tasks/emulator~scripted-task/runs"
+    kept = await api.start("emulator~scripted", params={"waitForFinish": 10})
+    deleted = (
+        await api.request("POST", task, schema="RunResponse", params={"waitForFinish": 10})
+    ).data
+    assert deleted["status"] == "SUCCEEDED"
+    await api.request("DELETE", f"/v2/actor-runs/{deleted['id']}", expect=204)
+    assert await _ids(api, "/v2/actor-runs") == [kept["id"]]
+    assert await _ids(api, "/v2/actors/emulator~scripted/runs") == [kept["id"]]
+    assert await _ids(api, task) == []
+    await api.error("GET", f"{task}/last", 404, "record-not-found")
+    last = await api.request("GET", "/v2/acts/emulator~scripted/runs/last", schema="RunResponse")
+    assert last.data["id"] == kept["id"]

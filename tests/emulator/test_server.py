@@ -219,4 +219,9 @@ async def test_an_abandoned_long_poll_holds_nothing(api: Api) -> None:
 def test_the_public_names() -> None:
     import apify_runs_async.emulator as emulator
 
-    assert sorted(emulator.__all__) == ["ActorContext", "ActorHandler", "ApifyEmulator"]
+    assert sorted(emulator.__all__) == [
+        "ActorContext",
+        "ActorHandler",
+        "ApifyEmulator",
+        "RateLimits",
+    ]
