@@ -12,14 +12,13 @@ from types import TracebackType
 from typing import Any, Self, TypedDict, Unpack
 
 import aiohttp
-import anyio
 import msgspec
 
 from . import _following, _responses
 from . import _validation as check
 from ._config import USER_AGENT, Timeouts, resolve_base_url, resolve_token
 from ._cool_down import CoolDown
-from ._errors import ClientClosedError, RunFailedError, api_error
+from ._errors import ClientClosedError, RunFailedError
 from ._http import Request, Transport
 from ._models import CallResult, Record, Run
 from ._rate_limits import RateLimiter, RateLimits
@@ -334,8 +333,7 @@ class ApifyRuns:
         not exist. A 404 right after a start is waited out for a few seconds.
         """
         run_id = check.resource_id(run_id, "run_id")
-        if wait_secs is not None:
-            check.non_negative(wait_secs, "wait_secs")
+        _check_wait(wait_secs)
         return await _following.wait_for_finish(self._poller(run_id), wait_secs)
 
     def watch(self, run_id: str, *, poll_interval: float | None = 5.0) -> AsyncGenerator[Run, None]:
@@ -435,7 +433,7 @@ class ApifyRuns:
             if known is None or not known.is_terminal:
                 known = await _following.wait_for_finish(self._poller(run_id), None)
                 if known is None:
-                    raise _run_not_found(run_id)
+                    raise _following.run_not_found(_run_path(run_id))
             await emit(known)
 
         return RunStream(runs, _once_per_run(), wait)
@@ -461,7 +459,7 @@ class ApifyRuns:
         ...         print(index, result.run.status, result.output)
         """
         actor_id = check.actor_id(actor_id, "actor_id")
-        slots = anyio.Semaphore(check.positive_int(concurrency, "concurrency"))
+        concurrency = check.positive_int(concurrency, "concurrency")
         _check_wait(wait_secs)
         _check_start_options(options)
         numbering = itertools.count()
@@ -473,17 +471,16 @@ class ApifyRuns:
 
         async def call_one(job: tuple[int, RunInput], emit: Emit[tuple[int, CallResult]]) -> None:
             index, run_input = job
-            async with slots:
-                result = await self.call(
-                    actor_id,
-                    run_input,
-                    wait_secs=wait_secs,
-                    raise_on_failure=raise_on_failure,
-                    **options,
-                )
+            result = await self.call(
+                actor_id,
+                run_input,
+                wait_secs=wait_secs,
+                raise_on_failure=raise_on_failure,
+                **options,
+            )
             await emit((index, result))
 
-        return RunStream(inputs, number, call_one)
+        return RunStream(inputs, number, call_one, concurrency=concurrency)
 
     # --- Plumbing -----------------------------------------------------------------------------
 
@@ -513,7 +510,7 @@ class ApifyRuns:
     ) -> CallResult:
         finished = await self.wait_for_finish(run.id, wait_secs=wait_secs)
         if finished is None:
-            raise _run_not_found(run.id)
+            raise _following.run_not_found(_run_path(run.id))
         output = await self.get_record(run.id, "OUTPUT") if finished.is_terminal else None
         if raise_on_failure and finished.is_terminal and finished.status != RunStatus.SUCCEEDED:
             raise RunFailedError(finished, output)
@@ -575,16 +572,6 @@ def _once_per_run() -> Callable[[RunRef], RunRef | None]:
         return ref
 
     return once
-
-
-def _run_not_found(run_id: str) -> Exception:
-    return api_error(
-        "GET",
-        f"/v2/actor-runs/{run_id}",
-        status=404,
-        error_type="record-not-found",
-        message="the run does not exist (or no longer exists)",
-    )
 
 
 def _hold(params: Mapping[str, str]) -> int:

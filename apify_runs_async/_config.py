@@ -26,10 +26,11 @@ USER_AGENT = (
 class Timeouts:
     """How long to wait for the API, in seconds.
 
-    `connect` bounds getting a connection: waiting for a free one in the pool, DNS and the
-    handshake. `read` bounds the wait for each chunk of a response; a long-poll
-    (`waitForFinish`) extends it by the time the server may hold the request, so a long-poll
-    never trips it.
+    `connect` bounds opening a connection to the server; waiting for a free connection in the
+    pool is not bounded, as runs being followed hold theirs for up to a minute (bound a whole
+    call with `anyio.fail_after` instead). `read` bounds the wait for each chunk of a
+    response; a long-poll (`waitForFinish`) extends it by the time the server may hold the
+    request, so a long-poll never trips it.
     """
 
     connect: float = 10.0

@@ -38,8 +38,8 @@ class CoolDown:
     give_up_secs: float = 600.0
 
     def __post_init__(self) -> None:
-        check.non_negative(self.first_secs, "CoolDown.first_secs")
-        check.non_negative(self.max_secs, "CoolDown.max_secs")
+        check.positive(self.first_secs, "CoolDown.first_secs")  # 0 would retry in a tight loop
+        check.positive(self.max_secs, "CoolDown.max_secs")
         check.non_negative(self.give_up_secs, "CoolDown.give_up_secs")
 
     def retrying(self, send: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:

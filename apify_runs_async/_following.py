@@ -79,13 +79,7 @@ async def watch(
         asked_hold = 0 if last_seen is None else hold
         run = await _poll_past_404(poll, asked_hold)
         if run is None:
-            raise api_error(
-                "GET",
-                path,
-                status=404,
-                error_type="record-not-found",
-                message="the run does not exist (or no longer exists)",
-            )
+            raise run_not_found(path)
         seen = (run.status, run.status_message)
         finished = run.is_terminal
         if seen != last_seen:
@@ -95,6 +89,17 @@ async def watch(
             return
         del run
         await _pace(asked_at, asked_hold)
+
+
+def run_not_found(path: str) -> Exception:
+    """The error for a run that stayed missing past the grace period after a start."""
+    return api_error(
+        "GET",
+        path,
+        status=404,
+        error_type="record-not-found",
+        message="the run does not exist (or no longer exists)",
+    )
 
 
 async def _pace(asked_at: float, hold: int) -> None:

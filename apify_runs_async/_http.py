@@ -67,10 +67,12 @@ class Transport:
         timeout = self._client_timeouts.get(long_poll_secs)
         if timeout is None:
             # No total timeout: a long-poll is slow on purpose. The read timeout is stretched
-            # by the time the server may hold the request; the connect timeout never is.
+            # by the time the server may hold the request. The connect timeout bounds opening
+            # a socket, not the wait for a free one in the pool: while many runs long-poll, a
+            # request may rightly wait there for a while.
             timeout = self._client_timeouts[long_poll_secs] = aiohttp.ClientTimeout(
                 total=None,
-                connect=self._timeouts.connect,
+                sock_connect=self._timeouts.connect,
                 sock_read=self._timeouts.read + long_poll_secs,
             )
         return timeout

@@ -2,9 +2,9 @@
 
 The platform allows 60 requests/s per resource (one run, one Actor, one task, one store), 400/s
 for starting a run of an Actor or task and for metamorph, and 250,000 requests a minute per
-token. Each limit is a token bucket; a request reserves a token in the buckets it counts
-against and sleeps until its reservation comes due, so callers are served in order and no lock
-or background task is needed.
+token. Each limit is a GCRA bucket (a token bucket kept as one number, the theoretical arrival
+time). A request takes the latest time both its buckets allow, books that time in both, and
+sleeps until then: callers are served in order, no lock or background task is needed.
 """
 
 from __future__ import annotations
@@ -52,41 +52,35 @@ def limited_resource(method: str, path: str) -> tuple[str, bool]:
 
 
 class _Bucket:
-    """A token bucket whose level may go below zero: the debt is the queue of reservations."""
+    """A rate with a burst, as GCRA keeps it: the time the bucket would be full again."""
 
-    __slots__ = ("_at", "_capacity", "_level", "_rate")
+    # Bursts of half a second's worth (at least one request): arrivals bunch up on the way to
+    # the server, whose own buckets then still have room.
+    BURST_SECS = 0.5
 
-    def __init__(self, rate: float, capacity: float, now: float) -> None:
-        self._rate = rate
-        self._capacity = capacity
-        self._level = capacity
-        self._at = now
+    __slots__ = ("_interval", "_tolerance", "full_at")
 
-    def reserve(self, now: float) -> float:
-        """Take a token; return how long to wait before using it."""
-        self._level = min(self._capacity, self._level + (now - self._at) * self._rate) - 1
-        self._at = now
-        return 0.0 if self._level >= 0 else -self._level / self._rate
+    def __init__(self, per_sec: float, now: float) -> None:
+        self._interval = 1 / per_sec
+        self._tolerance = max(0.0, per_sec * self.BURST_SECS - 1) * self._interval
+        self.full_at = now
 
-    def is_full(self, now: float) -> bool:
-        return self._level + (now - self._at) * self._rate >= self._capacity
+    def earliest(self, now: float) -> float:
+        """The earliest time, from `now` on, that the next request may go."""
+        return max(now, self.full_at - self._tolerance)
+
+    def book(self, at: float) -> None:
+        """Count a request sent at `at`."""
+        self.full_at = max(self.full_at, at) + self._interval
 
 
 class RateLimiter:
     """Delays requests so that none goes over `limits`."""
 
-    # Buckets allow bursts of half a second's worth: arrivals bunch up on the way to the
-    # server, whose own buckets then still have room.
-    _BURST_SECS = 0.5
-
     def __init__(self, limits: RateLimits) -> None:
         """Made inside the event loop, whose clock it reads."""
         self.limits = limits
-        self._global = _Bucket(
-            limits.per_token_per_minute / 60,
-            limits.per_token_per_minute * self._BURST_SECS / 60,
-            anyio.current_time(),
-        )
+        self._global = _Bucket(limits.per_token_per_minute / 60, anyio.current_time())
         self._buckets: dict[tuple[str, bool], _Bucket] = {}
         self._prune_above = 1024
 
@@ -96,16 +90,20 @@ class RateLimiter:
         key = limited_resource(method, path)
         bucket = self._buckets.get(key)
         if bucket is None:
-            rate = self.limits.run_start_per_sec if key[1] else self.limits.per_resource_per_sec
-            bucket = self._buckets[key] = _Bucket(rate, max(1.0, rate * self._BURST_SECS), now)
-            if len(self._buckets) > self._prune_above:
+            if len(self._buckets) >= self._prune_above:
                 self._prune(now)
-        delay = max(bucket.reserve(now), self._global.reserve(now))
-        if delay > 0:
-            await anyio.sleep(delay)
+            per_sec = self.limits.run_start_per_sec if key[1] else self.limits.per_resource_per_sec
+            bucket = self._buckets[key] = _Bucket(per_sec, now)
+        # One time for both buckets: booking each at its own earliest would let requests
+        # queued on one bucket go out at the other's pace.
+        send_at = max(bucket.earliest(now), self._global.earliest(now))
+        bucket.book(send_at)
+        self._global.book(send_at)
+        if send_at > now:
+            await anyio.sleep(send_at - now)
 
     def _prune(self, now: float) -> None:
-        # A full bucket holds no state worth keeping: a new one would be the same.
-        for key in [key for key, bucket in self._buckets.items() if bucket.is_full(now)]:
+        # A bucket that is full again holds nothing worth keeping: a new one would be the same.
+        for key in [key for key, bucket in self._buckets.items() if bucket.full_at <= now]:
             del self._buckets[key]
         self._prune_above = max(1024, 2 * len(self._buckets))

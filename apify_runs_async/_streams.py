@@ -8,15 +8,13 @@ that is also an async iterator; leaving the `async with` cancels whatever is sti
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Iterable
 from types import TracebackType
 from typing import Generic, Self, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-
-from ._errors import ClientClosedError
 
 Source = TypeVar("Source")  # what the caller feeds in: a run id, an input...
 Job = TypeVar("Job")  # what one job gets, once the source is checked
@@ -40,7 +38,8 @@ class RunStream(Generic[Source, Job, Item]):
     ...             updates.add(await next_run_id())   # feed more while it runs
 
     Iteration ends when the sources are exhausted and every job has finished. An error in a
-    job cancels the others and is raised from the `async with`.
+    job cancels the others and is raised from the loop. With `concurrency`, at most that many
+    jobs run at once, and the sources are read only as jobs can start.
     """
 
     def __init__(
@@ -48,10 +47,13 @@ class RunStream(Generic[Source, Job, Item]):
         sources: Iterable[Source] | AsyncIterable[Source],
         prepare: Callable[[Source], Job | None],
         job: Callable[[Job, Emit[Item]], Awaitable[None]],
+        *,
+        concurrency: int | None = None,
     ) -> None:
         self._sources = sources
         self._prepare = prepare
         self._job = job
+        self._slots = None if concurrency is None else anyio.Semaphore(concurrency)
         self._send: MemoryObjectSendStream[Item | _Wake]
         self._receive: MemoryObjectReceiveStream[Item | _Wake]
         self._group: TaskGroup | None = None
@@ -60,19 +62,19 @@ class RunStream(Generic[Source, Job, Item]):
 
     async def __aenter__(self) -> Self:
         if self._group is not None or self._ended:
-            raise ClientClosedError("a RunStream can be entered only once")
-        # Sources in hand are checked before anything starts: a bad one fails the whole call.
-        jobs: list[Job] = []
-        if not isinstance(self._sources, AsyncIterable):
-            jobs = [job for job in map(self._prepare, self._sources) if job is not None]
+            raise RuntimeError("a RunStream can be entered only once")
+        sources: Iterable[Source] | AsyncIterable[Source] = self._sources
+        if isinstance(sources, Collection):
+            # Sources in hand are checked before anything starts: a bad one fails the call.
+            jobs = [job for job in map(self._prepare, sources) if job is not None]
         self._send, self._receive = anyio.create_memory_object_stream[Item | _Wake](_BUFFER)
         self._group = anyio.create_task_group()
         await self._group.__aenter__()
-        if isinstance(self._sources, AsyncIterable):
-            self._pending += 1
-            self._group.start_soon(self._feed, self._sources)
-        for job in jobs:
-            self._start(job)
+        self._pending += 1  # the feeding of the sources
+        if isinstance(sources, Collection):
+            self._group.start_soon(self._feed_jobs, jobs)
+        else:
+            self._group.start_soon(self._feed, sources)
         return self
 
     async def __aexit__(
@@ -84,6 +86,7 @@ class RunStream(Generic[Source, Job, Item]):
         assert self._group is not None
         self._ended = True
         self._group.cancel_scope.cancel()  # the consumer is done: stop what still runs
+        failure: BaseException | None = None
         try:
             await self._group.__aexit__(exc_type, exc, tb)
         except BaseExceptionGroup as group:
@@ -91,34 +94,34 @@ class RunStream(Generic[Source, Job, Item]):
             real = [
                 e for e in group.exceptions if not isinstance(e, anyio.get_cancelled_exc_class())
             ]
-            if len(real) == 1:
-                raise real[0] from None
-            raise
+            if len(real) != 1:
+                raise
+            failure = real[0]
         finally:
             self._send.close()
             self._receive.close()
+        if failure is not None:
+            raise failure  # outside the except block: its own cause and traceback intact
 
     def add(self, source: Source) -> None:
         """Start one more job, while the stream is open and has not ended."""
         if self._group is None or self._ended:
-            raise ClientClosedError(
-                "add() works only inside `async with` and before the stream has ended"
-            )
+            raise RuntimeError("add() works only inside `async with`, before the stream has ended")
         job = self._prepare(source)
         if job is not None:
-            self._start(job)
+            self._start(job, admitted=False)
 
-    def _start(self, job: Job) -> None:
+    def _start(self, job: Job, *, admitted: bool) -> None:
         assert self._group is not None
         self._pending += 1
-        self._group.start_soon(self._run, job)
+        self._group.start_soon(self._run, job, admitted)
 
     def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> Item:
         if self._group is None:
-            raise ClientClosedError("iterate a RunStream inside `async with`")
+            raise RuntimeError("iterate a RunStream inside `async with`")
         while True:
             if self._pending == 0 and self._receive.statistics().current_buffer_used == 0:
                 self._ended = True
@@ -127,20 +130,48 @@ class RunStream(Generic[Source, Job, Item]):
             if not isinstance(item, _Wake):
                 return item
 
-    async def _feed(self, sources: AsyncIterable[Source]) -> None:
-        try:
+    async def _feed(self, sources: Iterable[Source] | AsyncIterable[Source]) -> None:
+        if isinstance(sources, AsyncIterable):
             async for source in sources:
-                self.add(source)
-        finally:
-            self._job_done()
+                if not await self._admit(self._prepare(source)):
+                    return
+        else:
+            for source in sources:  # read lazily: a generator may be long, or endless
+                if not await self._admit(self._prepare(source)):
+                    return
+        self._job_done()  # only on success: after a failure, the consumer waits to be cancelled
 
-    async def _run(self, job: Job) -> None:
+    async def _feed_jobs(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            if not await self._admit(job):
+                return
+        self._job_done()
+
+    async def _admit(self, job: Job | None) -> bool:
+        """Start a job from the sources once a slot is free; False once the stream has ended.
+
+        Jobs cancelled at the end free their slots, which can wake this wait before its own
+        cancellation arrives: hence the check, so no more sources are read then.
+        """
+        if job is not None:
+            if self._slots is not None:
+                await self._slots.acquire()
+            if self._ended:
+                return False
+            self._start(job, admitted=True)
+        return not self._ended
+
+    async def _run(self, job: Job, admitted: bool) -> None:
+        if self._slots is not None and not admitted:
+            await self._slots.acquire()  # a job from add() waits for its slot here
         running = self._job(job, self._send.send)
         del job  # held by the job alone, which may let go of it early
         try:
             await running
         finally:
-            self._job_done()
+            if self._slots is not None:
+                self._slots.release()
+        self._job_done()  # only on success, as in _feed
 
     def _job_done(self) -> None:
         self._pending -= 1

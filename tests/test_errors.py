@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
-import aiohttp.abc
 import anyio
 import pytest
 from aiohttp import web
@@ -293,48 +292,31 @@ async def test_a_record_read_follows_a_redirect(client: ApifyRuns, fake_api: Fak
     assert record.content_type.startswith("text/csv")
 
 
-class _SlowResolver(aiohttp.abc.AbstractResolver):
-    """A DNS resolver that takes its time, then answers 127.0.0.1: no network needed."""
-
-    def __init__(self, port: int) -> None:
-        self._port = port
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[aiohttp.abc.ResolveResult]:
-        await asyncio.sleep(5)
-        return [
-            {
-                "hostname": host,
-                "host": "127.0.0.1",
-                "port": self._port,
-                "family": socket.AF_INET,
-                "proto": 0,
-                "flags": socket.AI_NUMERICHOST,
-            }
-        ]
-
-    async def close(self) -> None:
-        pass
-
-
-async def test_the_connect_timeout_covers_getting_a_connection(fake_api: FakeApi) -> None:
-    port = int(fake_api.base_url.rsplit(":", 1)[1])
-    connector = aiohttp.TCPConnector(resolver=_SlowResolver(port))
-    async with (
-        aiohttp.ClientSession(connector=connector) as session,
-        ApifyRuns(
-            TOKEN,
-            base_url=f"http://slow-dns.test:{port}",
-            session=session,
-            timeouts=Timeouts(connect=0.3),
-        ) as client,
-    ):
-        started = anyio.current_time()
-        with pytest.raises(ApifyTimeoutError, match="GET /v2/actor-runs/r1"):
-            await client.get("r1")
-        assert anyio.current_time() - started < 2
-    assert fake_api.requests == []
+async def test_the_connect_timeout() -> None:
+    # A listening socket whose backlog is full: new connections hang in the handshake.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    try:
+        async with ApifyRuns(
+            TOKEN, base_url=f"http://127.0.0.1:{port}", timeouts=Timeouts(connect=0.3)
+        ) as client:
+            started = anyio.current_time()
+            with pytest.raises(ApifyTimeoutError, match="GET /v2/actor-runs/r1"):
+                await client.get("r1")
+            assert anyio.current_time() - started < 2
+    finally:
+        for filler in fillers:
+            filler.close()
+        server.close()
 
 
 async def _spec_run_body() -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
 
 import aiohttp
@@ -14,11 +14,11 @@ import pytest
 from apify_runs_async import (
     ApifyRuns,
     BadRequestError,
-    ClientClosedError,
     CoolDown,
     NotFoundError,
     Run,
     RunStatus,
+    Timeouts,
     is_terminal,
 )
 from apify_runs_async.emulator import ActorContext, ApifyEmulator
@@ -97,7 +97,7 @@ async def test_runs_added_while_watching(client: ApifyRuns) -> None:
                 added.append(more.id)
                 updates.add(more.id)
     assert terminal == [first.id, *added]
-    with pytest.raises(ClientClosedError):
+    with pytest.raises(RuntimeError, match="ended"):
         updates.add(first.id)
 
 
@@ -119,6 +119,58 @@ async def test_a_missing_run_raises_its_own_error(client: ApifyRuns) -> None:
             async for _ in finished:
                 pass
     await client.abort(run.id)
+
+
+async def test_a_failing_last_job_fails_the_loop_not_after_it(client: ApifyRuns) -> None:
+    (run,) = await start_scripted(client, 0.1)
+    after_the_loop = False
+    with pytest.raises(NotFoundError, match="NoSuchRun"):
+        async with client.as_completed([run.id, "NoSuchRun"]) as finished:
+            async for _ in finished:
+                pass
+            after_the_loop = True  # must not run on partial results
+    assert not after_the_loop
+
+
+async def test_a_failing_async_source_fails_the_loop(client: ApifyRuns) -> None:
+    async def ids() -> AsyncIterator[str]:
+        yield (await start_scripted(client, 0.1))[0].id
+        raise OSError("the source broke")
+
+    after_the_loop = False
+    with pytest.raises(OSError, match="the source broke"):
+        async with client.as_completed(ids()) as finished:
+            async for _ in finished:
+                pass
+            after_the_loop = True
+    assert not after_the_loop
+
+
+async def test_an_error_keeps_its_cause(client: ApifyRuns) -> None:
+    (run,) = await start_scripted(client, 0.1)
+    with pytest.raises(RuntimeError) as caught:
+        async with client.as_completed([run]) as finished:
+            async for _ in finished:
+                try:
+                    raise KeyError("inner")
+                except KeyError as inner:
+                    raise RuntimeError("outer") from inner
+    assert isinstance(caught.value.__cause__, KeyError)
+
+
+async def test_more_runs_than_connections(emulator: ApifyEmulator) -> None:
+    # Each run followed holds a connection while it long-polls: the others wait for one,
+    # and a short connect timeout must not count that wait.
+    async with ApifyRuns(
+        emulator.token,
+        base_url=emulator.base_url,
+        max_connections=2,
+        timeouts=Timeouts(connect=0.5),
+    ) as client:
+        runs = await start_scripted(client, 1.2, 1.2, 1.2, 1.2, 1.2)
+        async with client.as_completed(runs) as finished:
+            statuses = [run.status async for run in finished]
+    assert statuses == [RunStatus.SUCCEEDED] * 5
 
 
 async def test_bad_ids_fail_before_any_request(client: ApifyRuns) -> None:
@@ -174,6 +226,29 @@ class Gauge:
             ctx.set_record("OUTPUT", {"echo": ctx.input})
         finally:
             self.running -= 1
+
+
+async def test_call_many_reads_its_inputs_as_runs_can_start() -> None:
+    gauge = Gauge()
+    taken = 0
+
+    def inputs() -> Iterator[dict[str, int]]:
+        nonlocal taken
+        for n in range(1_000_000):  # far more than could ever be started here
+            taken += 1
+            yield {"n": n}
+
+    async with (
+        ApifyEmulator(actors={"me~gauge": gauge}) as emulator,
+        ApifyRuns(emulator.token, base_url=emulator.base_url) as client,
+        client.call_many("me/gauge", inputs(), concurrency=3) as results,
+    ):
+        tasks_at_start = len(asyncio.all_tasks())
+        async for index, _ in results:
+            if index >= 5:
+                break
+    assert taken < 20
+    assert tasks_at_start < 50
 
 
 async def test_call_many_keeps_to_its_concurrency() -> None:
@@ -236,6 +311,34 @@ async def test_account_limits_are_waited_out(limit: dict[str, int], error_type: 
     assert statuses == [RunStatus.SUCCEEDED] * 6
     assert counter.refusals[error_type] > 0, "the limit was never hit"
     assert gauge.peak == 2
+
+
+async def test_a_cool_down_retries_only_limit_errors(emulator: ApifyEmulator) -> None:
+    counter = LimitCounter()
+    posts = 0
+
+    async def count_posts(
+        session: aiohttp.ClientSession,
+        context: SimpleNamespace,
+        params: aiohttp.TraceRequestStartParams,
+    ) -> None:
+        nonlocal posts
+        posts += params.method == "POST"
+
+    counter.trace.on_request_start.append(count_posts)
+    async with (
+        aiohttp.ClientSession(trace_configs=[counter.trace]) as session,
+        ApifyRuns(
+            emulator.token,
+            base_url=emulator.base_url,
+            session=session,
+            limit_cool_down=CoolDown(first_secs=0.05, max_secs=0.1),
+        ) as client,
+    ):
+        with pytest.raises(BadRequestError) as caught:
+            await client.start("emulator~scripted", b"{not json", content_type="application/json")
+    assert caught.value.error_type == "run-input-body-not-valid-json"
+    assert posts == 1, "a 400 that is not a limit must not be retried"
 
 
 async def test_without_a_cool_down_a_limit_is_raised() -> None:

@@ -188,7 +188,7 @@ def test_bad_client_settings() -> None:
     with pytest.raises(TypeError, match=r"Timeouts\.read"):
         Timeouts(read="slow")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"CoolDown\.first_secs"):
-        CoolDown(first_secs=-1)
+        CoolDown(first_secs=0)
     with pytest.raises(ValueError, match=r"RateLimits\.run_start_per_sec"):
         RateLimits(run_start_per_sec=0)
 
