@@ -21,7 +21,6 @@ import os
 import random
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -35,6 +34,7 @@ import anyio
 import psutil
 
 from apify_runs_async import ApifyRuns, Run
+from apify_runs_async.emulator import emulator_process
 
 RESULTS = Path(__file__).parent / "results"
 STARTS_IN_FLIGHT = 64  # starts under way at once: enough to reach 400 a second
@@ -94,19 +94,6 @@ def scripted_input(rng: random.Random, min_secs: float, max_secs: float, fail_ra
         ],
         "outcome": "FAILED" if rng.random() < fail_ratio else "SUCCEEDED",
     }
-
-
-def start_emulator() -> tuple[subprocess.Popen[str], str, str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "apify_runs_async.emulator", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline().strip()  # Apify emulator listening on URL (token: T)
-    url = line.split(" on ", 1)[1].split(" ", 1)[0]
-    token = line.rsplit("(token: ", 1)[1].rstrip(")")
-    return process, url, token
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -238,16 +225,12 @@ def main() -> None:
     if args.gc_threshold2 is not None:
         first, second, _ = gc.get_threshold()
         gc.set_threshold(first, second, args.gc_threshold2)
-    emulator, base_url, token = start_emulator()
-    emulator_process = psutil.Process(emulator.pid)
-    try:
-        result = anyio.run(follow_many, args, base_url, token)
-        times = emulator_process.cpu_times()
+    with emulator_process() as emulator:
+        result = anyio.run(follow_many, args, emulator.base_url, emulator.token)
+        server = psutil.Process(emulator.process.pid)
+        times = server.cpu_times()
         result["emulator_cpu_secs"] = round(times.user + times.system, 1)
-        result["emulator_rss_mb"] = round(emulator_process.memory_info().rss / 2**20, 1)
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=30)
+        result["emulator_rss_mb"] = round(server.memory_info().rss / 2**20, 1)
     result["machine"] = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
     result["gc_threshold"] = list(gc.get_threshold())
     result["targets"] = {name: check(result) for name, check in TARGETS.items()}

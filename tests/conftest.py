@@ -8,8 +8,7 @@ import aiohttp
 import pytest
 
 from apify_runs_async import ApifyRuns
-from apify_runs_async.emulator import ApifyEmulator
-from tests.emulator_process import EmulatorProcess, emulator_process
+from apify_runs_async.emulator import ApifyEmulator, EmulatorProcess, emulator_process
 from tests.fake_api import FakeApi
 
 
@@ -33,7 +32,7 @@ async def emulator() -> AsyncIterator[ApifyEmulator]:
 @pytest.fixture(scope="session")
 def separate_emulator() -> Iterator[EmulatorProcess]:
     """The emulator in its own process: every task on the test's loop is then the client's."""
-    with emulator_process() as emu:
+    with emulator_process(env={"PYTHONWARNINGS": "error"}) as emu:
         yield emu
 
 

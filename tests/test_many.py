@@ -21,9 +21,8 @@ from apify_runs_async import (
     Timeouts,
     is_terminal,
 )
-from apify_runs_async.emulator import ActorContext, ApifyEmulator
+from apify_runs_async.emulator import ActorContext, ApifyEmulator, EmulatorProcess
 from tests.conftest import script
-from tests.emulator_process import EmulatorProcess
 
 pytestmark = pytest.mark.anyio
 

@@ -15,8 +15,8 @@ import pytest
 from aiohttp import web
 
 from apify_runs_async import ApifyRuns, NotFoundError, RunStatus, is_terminal
+from apify_runs_async.emulator import EmulatorProcess
 from tests.conftest import RequestCounter, script
-from tests.emulator_process import EmulatorProcess
 from tests.fake_api import FakeApi
 from tests.spec import run_response_examples
 

@@ -12,6 +12,14 @@ Run it as a process with `python -m apify_runs_async.emulator`.
 
 from .._rate_limits import RateLimits
 from ._context import ActorContext, ActorHandler
+from ._process import EmulatorProcess, emulator_process
 from ._server import ApifyEmulator
 
-__all__ = ["ActorContext", "ActorHandler", "ApifyEmulator", "RateLimits"]
+__all__ = [
+    "ActorContext",
+    "ActorHandler",
+    "ApifyEmulator",
+    "EmulatorProcess",
+    "RateLimits",
+    "emulator_process",
+]

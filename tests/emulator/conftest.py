@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
-from apify_runs_async.emulator import ApifyEmulator
-from tests.emulator_process import emulator_process
+from apify_runs_async.emulator import ApifyEmulator, emulator_process
 
 from .support import Api, Spawn, fast_emulator
 
@@ -36,7 +35,7 @@ def spawn() -> Iterator[Spawn]:
     with contextlib.ExitStack() as stack:
 
         def start(*args: str) -> tuple[subprocess.Popen[str], str, str]:
-            emulator = stack.enter_context(emulator_process(*args))
+            emulator = stack.enter_context(emulator_process(*args, env={"PYTHONWARNINGS": "error"}))
             return emulator.process, emulator.base_url, emulator.token
 
         yield start

@@ -223,5 +223,7 @@ def test_the_public_names() -> None:
         "ActorContext",
         "ActorHandler",
         "ApifyEmulator",
+        "EmulatorProcess",
         "RateLimits",
+        "emulator_process",
     ]
