@@ -24,10 +24,12 @@ from ._errors import (
     PaymentRequiredError,
     RateLimitError,
     RequestTooLargeError,
+    ResponseTooLargeError,
     RunFailedError,
     ServerError,
     TransportError,
     UnauthorizedError,
+    UncertainOutcomeError,
 )
 from ._models import (
     ActorChargeEvent,
@@ -51,6 +53,7 @@ from ._models import (
     UnknownPricingInfo,
 )
 from ._rate_limits import RateLimits
+from ._retries import Retries
 from ._run_handle import RunHandle
 from ._status import TERMINAL_STATUSES, GeneralAccess, RunOrigin, RunStatus, is_terminal
 from ._streams import RunStream
@@ -86,6 +89,8 @@ __all__ = [
     "RateLimits",
     "Record",
     "RequestTooLargeError",
+    "ResponseTooLargeError",
+    "Retries",
     "Run",
     "RunFailedError",
     "RunHandle",
@@ -107,6 +112,7 @@ __all__ = [
     "Timeouts",
     "TransportError",
     "UnauthorizedError",
+    "UncertainOutcomeError",
     "UnknownPricingInfo",
     "__version__",
     "is_terminal",

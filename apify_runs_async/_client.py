@@ -6,25 +6,37 @@ import enum
 import functools
 import itertools
 import math
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Self, TypedDict, Unpack
+from typing import Any, Self, TypedDict, TypeVar, Unpack
 
 import aiohttp
+import anyio
 import msgspec
 
-from . import _following, _responses
+from . import _following, _reconcile, _responses
 from . import _validation as check
 from ._config import USER_AGENT, Timeouts, resolve_base_url, resolve_token
 from ._cool_down import CoolDown
-from ._errors import ClientClosedError, RunFailedError
-from ._http import Request, Transport
-from ._models import CallResult, Record, Run
+from ._errors import ApifyError, BadRequestError, ClientClosedError, NotFoundError, RunFailedError
+from ._http import BodyLimits, Request, Response, Transport
+from ._models import CallResult, Record, Run, RunListPage
 from ._rate_limits import RateLimiter, RateLimits
+from ._retries import Retries, out_of_time, with_retries
 from ._run_handle import RunHandle
 from ._status import RunStatus
 from ._streams import Emit, RunStream
+
+T = TypeVar("T")
 
 JsonInput = Mapping[str, Any] | Sequence[Any]
 """A run input sent as JSON: a dict, or a list."""
@@ -36,6 +48,7 @@ _JSON = "application/json"
 
 DEFAULT_RATE_LIMITS = RateLimits()
 DEFAULT_COOL_DOWN = CoolDown()
+DEFAULT_RETRIES = Retries()
 
 RunRef = str | Run
 """A run to follow: its id, or a `Run` already in hand (which saves a request)."""
@@ -80,9 +93,14 @@ class ApifyRuns:
     (None: no cap); each run followed at once holds one while it long-polls, so a client
     following thousands of runs wants a high cap or none.
 
-    `rate_limits` keeps requests within Apify's limits (None: no limiting). `limit_cool_down`
-    makes a start refused for the account's memory or concurrent-runs limit wait and try again
-    (None: raise at once).
+    `retries` says how requests that failed for a passing reason are tried again; every
+    method also takes its own `retries`. A start, metamorph, reboot or resurrect is never
+    blindly repeated (see `Retries`). `rate_limits` keeps requests within Apify's limits
+    (None: no limiting). `limit_cool_down` makes a start refused for the account's memory or
+    concurrent-runs limit wait and try again (None: raise at once).
+
+    Responses larger than `max_response_bytes` (records: `max_record_bytes`) are refused.
+    Plain http:// is refused except to this machine, unless `allow_insecure_http`.
     """
 
     def __init__(
@@ -92,13 +110,22 @@ class ApifyRuns:
         base_url: str | None = None,
         session: aiohttp.ClientSession | None = None,
         timeouts: Timeouts | None = None,
+        retries: Retries = DEFAULT_RETRIES,
         max_connections: int | None = 100,
         rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
         limit_cool_down: CoolDown | None = DEFAULT_COOL_DOWN,
+        max_response_bytes: int = 4 * 2**20,
+        max_record_bytes: int = 64 * 2**20,
+        allow_insecure_http: bool = False,
     ) -> None:
         token = resolve_token(token)
-        self.base_url = resolve_base_url(base_url)
+        self.base_url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
         self.timeouts = timeouts if timeouts is not None else Timeouts()
+        self.retries = _check_retries(retries, "retries")
+        self._body_limits = BodyLimits(
+            check.positive_int(max_response_bytes, "max_response_bytes"),
+            check.positive_int(max_record_bytes, "max_record_bytes"),
+        )
         self._max_connections = (
             0 if max_connections is None else check.positive_int(max_connections, "max_connections")
         )
@@ -112,7 +139,9 @@ class ApifyRuns:
         self._transport: Transport | None = None
         self._rate_limits = rate_limits
         self._send_start = (
-            self._run if limit_cool_down is None else limit_cool_down.retrying(self._run)
+            self._start_once
+            if limit_cool_down is None
+            else limit_cool_down.retrying(self._start_once)
         )
 
     def __repr__(self) -> str:
@@ -132,7 +161,7 @@ class ApifyRuns:
             self._session = aiohttp.ClientSession(connector=connector)
         limiter = None if self._rate_limits is None else RateLimiter(self._rate_limits)
         self._transport = Transport(
-            self._session, self.base_url, self._headers, self.timeouts, limiter
+            self._session, self.base_url, self._headers, self.timeouts, limiter, self._body_limits
         )
         self._state = _State.OPEN
         return self
@@ -173,11 +202,17 @@ class ApifyRuns:
         wait_for_finish: float | None = None,
         webhooks: Sequence[Mapping[str, Any]] | None = None,
         force_permission_level: str | None = None,
+        retries: Retries | None = None,
     ) -> Run:
         """Start a run of an Actor (`owner~name`, `owner/name` or its id).
 
         A dict or list input is sent as JSON; bytes or str are sent as they are, with
         `content_type`. `wait_for_finish` (0..60 s) holds the answer until the run ends.
+
+        A failed try that may have started a run is never repeated blindly: each try carries
+        a nonce in its User-Agent, and before trying again the client looks for a run with it
+        among the Actor's runs, which it then returns. If it cannot find out, it raises
+        `UncertainOutcomeError`.
         """
         path = f"/v2/actors/{check.actor_id(actor_id, 'actor_id')}/runs"
         params = _start_params(
@@ -193,7 +228,8 @@ class ApifyRuns:
         if force_permission_level is not None:
             params["forcePermissionLevel"] = check.permission_level(force_permission_level)
         body, body_type = _encode_input(run_input, content_type, "run_input")
-        return await self._send_start(Request("POST", path, params, body, body_type, _hold(params)))
+        request = Request("POST", path, params, body, body_type, _hold(params))
+        return await self._send_start(request, self._policy(retries))
 
     async def start_task(
         self,
@@ -208,8 +244,11 @@ class ApifyRuns:
         restart_on_error: bool | None = None,
         wait_for_finish: float | None = None,
         webhooks: Sequence[Mapping[str, Any]] | None = None,
+        retries: Retries | None = None,
     ) -> Run:
-        """Start a run of a saved task; `task_input` is merged over the task's own input."""
+        """Start a run of a saved task; `task_input` is merged over the task's own input.
+
+        Like `start`, it never starts a second run by retrying."""
         path = f"/v2/actor-tasks/{check.actor_id(task_id, 'task_id')}/runs"
         params = _start_params(
             build=build,
@@ -222,11 +261,18 @@ class ApifyRuns:
             webhooks=webhooks,
         )
         body, body_type = _encode_input(task_input, None, "task_input")
-        return await self._send_start(Request("POST", path, params, body, body_type, _hold(params)))
+        request = Request("POST", path, params, body, body_type, _hold(params))
+        return await self._send_start(request, self._policy(retries))
 
     # --- One run ------------------------------------------------------------------------------
 
-    async def get(self, run_id: str, *, wait_for_finish: float | None = None) -> Run | None:
+    async def get(
+        self,
+        run_id: str,
+        *,
+        wait_for_finish: float | None = None,
+        retries: Retries | None = None,
+    ) -> Run | None:
         """The run, or None if it does not exist.
 
         `wait_for_finish` (0..60 s, rounded up to whole seconds) lets the API hold the answer
@@ -236,13 +282,29 @@ class ApifyRuns:
         hold = 0
         if wait_for_finish is not None:
             hold = math.ceil(check.wait_secs(wait_for_finish, "wait_for_finish"))
-        return await self._poll(run_id, hold)
+        return await self._get_run(run_id, hold, self._policy(retries))
 
-    async def abort(self, run_id: str, *, gracefully: bool | None = None) -> Run:
-        """Abort the run; `gracefully` lets it persist its state first (status ABORTING)."""
+    async def abort(
+        self, run_id: str, *, gracefully: bool | None = None, retries: Retries | None = None
+    ) -> Run:
+        """Abort the run; `gracefully` lets it persist its state first (status ABORTING).
+
+        If a try in doubt did abort the run, a retry refused because the run has finished
+        returns the aborted run instead of failing."""
         path = f"{_run_path(run_id)}/abort"
         params = _query(gracefully=_flag(gracefully, "gracefully"))
-        return await self._run(Request("POST", path, params))
+        request = Request("POST", path, params)
+        policy = self._policy(retries)
+
+        async def aborted_before(error: ApifyError) -> Run:
+            if isinstance(error, BadRequestError):
+                run = await self._get_run(run_id, 0, policy)
+                if run is not None and run.status in (RunStatus.ABORTING, RunStatus.ABORTED):
+                    return run
+            raise error
+
+        attempt = functools.partial(self._run_once, request)
+        return await self._bounded(request, _reconcile.repeatable(attempt, policy, aborted_before))
 
     async def metamorph(
         self,
@@ -252,15 +314,20 @@ class ApifyRuns:
         target_actor_build: str | None = None,
         run_input: RunInput = None,
         content_type: str | None = None,
+        retries: Retries | None = None,
     ) -> Run:
-        """Turn the running run into a run of another Actor, with a new input."""
+        """Turn the running run into a run of another Actor, with a new input.
+
+        Never done twice by retrying: the run's `metamorphs` are counted before the first try
+        and after a try in doubt (which costs one GET)."""
         path = f"{_run_path(run_id)}/metamorph"
         params = _query(
             targetActorId=check.actor_id(target_actor_id, "target_actor_id"),
             build=_tag(target_actor_build, "target_actor_build"),
         )
         body, body_type = _encode_input(run_input, content_type, "run_input")
-        return await self._run(Request("POST", path, params, body, body_type))
+        request = Request("POST", path, params, body, body_type)
+        return await self._change(request, run_id, _reconcile.metamorphs, retries)
 
     async def resurrect(
         self,
@@ -272,8 +339,12 @@ class ApifyRuns:
         max_items: int | None = None,
         max_total_charge_usd: float | None = None,
         restart_on_error: bool | None = None,
+        retries: Retries | None = None,
     ) -> Run:
-        """Run a finished run again, with its storages; options default to the original's."""
+        """Run a finished run again, with its storages; options default to the original's.
+
+        Never done twice by retrying: `stats.resurrect_count` and the status are read before
+        the first try and after a try in doubt (which costs one GET)."""
         path = f"{_run_path(run_id)}/resurrect"
         params = _start_params(
             build=build,
@@ -283,11 +354,16 @@ class ApifyRuns:
             max_total_charge_usd=max_total_charge_usd,
             restart_on_error=restart_on_error,
         )
-        return await self._run(Request("POST", path, params))
+        request = Request("POST", path, params)
+        return await self._change(request, run_id, _reconcile.resurrections, retries)
 
-    async def reboot(self, run_id: str) -> Run:
-        """Restart the running run's container."""
-        return await self._run(Request("POST", f"{_run_path(run_id)}/reboot"))
+    async def reboot(self, run_id: str, *, retries: Retries | None = None) -> Run:
+        """Restart the running run's container.
+
+        Never done twice by retrying: `stats.reboot_count` is read before the first try and
+        after a try in doubt (which costs one GET)."""
+        request = Request("POST", f"{_run_path(run_id)}/reboot")
+        return await self._change(request, run_id, _reconcile.reboots, retries)
 
     async def update(
         self,
@@ -296,6 +372,7 @@ class ApifyRuns:
         status_message: str | None = None,
         is_status_message_terminal: bool | None = None,
         general_access: str | None = None,
+        retries: Retries | None = None,
     ) -> Run:
         """Set the run's status message or who may read it."""
         body: dict[str, str | bool] = {}
@@ -312,21 +389,37 @@ class ApifyRuns:
                 "update() needs status_message, is_status_message_terminal or general_access"
             )
         request = Request("PUT", _run_path(run_id), None, msgspec.json.encode(body), _JSON)
-        return await self._run(request)
+        return await self._fetch(request, _responses.run, self._policy(retries))
 
-    async def delete(self, run_id: str) -> None:
-        """Delete the finished run and its storages."""
+    async def delete(self, run_id: str, *, retries: Retries | None = None) -> None:
+        """Delete the finished run and its storages.
+
+        If a try in doubt did delete it, the 404 of a retry counts as done."""
         request = Request("DELETE", _run_path(run_id))
-        _responses.no_content(request, await self._transport_or_raise().send(request))
 
-    async def get_record(self, run_id: str, key: str = "OUTPUT") -> Record | None:
+        async def deleted_before(error: ApifyError) -> None:
+            if not isinstance(error, NotFoundError):
+                raise error
+
+        attempt = functools.partial(self._send, request, _responses.no_content)
+        operation = _reconcile.repeatable(attempt, self._policy(retries), deleted_before)
+        await self._bounded(request, operation)
+
+    async def get_record(
+        self, run_id: str, key: str = "OUTPUT", *, retries: Retries | None = None
+    ) -> Record | None:
         """A record of the run's default key-value store (`OUTPUT` by default), or None."""
         path = f"{_run_path(run_id)}/key-value-store/records/{check.record_key(key)}"
-        request = Request("GET", path, follow_redirects=True)
-        response = await self._transport_or_raise().send(request)
-        return _responses.record_or_none(request, response, key)
+        request = Request("GET", path, record_read=True)
 
-    async def wait_for_finish(self, run_id: str, *, wait_secs: float | None = None) -> Run | None:
+        def record(request: Request, response: Response) -> Record | None:
+            return _responses.record_or_none(request, response, key)
+
+        return await self._fetch(request, record, self._policy(retries))
+
+    async def wait_for_finish(
+        self, run_id: str, *, wait_secs: float | None = None, retries: Retries | None = None
+    ) -> Run | None:
         """Wait until the run is terminal, or `wait_secs` has passed (None: no limit).
 
         Returns the last run seen (terminal unless the time ran out), or None if the run does
@@ -334,21 +427,29 @@ class ApifyRuns:
         """
         run_id = check.resource_id(run_id, "run_id")
         _check_wait(wait_secs)
-        return await _following.wait_for_finish(self._poller(run_id), wait_secs)
+        return await _following.wait_for_finish(self._poller(run_id, retries), wait_secs)
 
-    def watch(self, run_id: str, *, poll_interval: float | None = 5.0) -> AsyncGenerator[Run, None]:
+    def watch(
+        self,
+        run_id: str,
+        *,
+        poll_interval: float | None = 5.0,
+        retries: Retries | None = None,
+    ) -> AsyncGenerator[Run, None]:
         """Yield the run at each change of status or status message, until it is terminal.
 
         The terminal status arrives as soon as the API has it (a long-poll, not a sleep);
         other changes at most `poll_interval` seconds (1..60) late. With `poll_interval=None`
         a run costs one request a minute, and intermediate changes may be seen a minute late.
+        Each request is retried as `retries` says, so any number of passing failures over
+        the run's life is survived; a run that stays missing raises `NotFoundError`.
 
         >>> async for snapshot in client.watch(run.id):
         ...     print(snapshot.status, snapshot.status_message)
         """
         run_id = check.resource_id(run_id, "run_id")
         _check_poll_interval(poll_interval)
-        return self._watch(run_id, poll_interval)
+        return self._watch(run_id, poll_interval, self._policy(retries))
 
     # --- Following runs to their end -------------------------------------------------------
 
@@ -359,6 +460,7 @@ class ApifyRuns:
         *,
         wait_secs: float | None = None,
         raise_on_failure: bool = False,
+        retries: Retries | None = None,
         **options: Unpack[StartOptions],
     ) -> CallResult:
         """Start a run, wait for its end (up to `wait_secs`), and return it with its OUTPUT.
@@ -370,8 +472,8 @@ class ApifyRuns:
         >>> result.run.status, result.output.json() if result.output else None
         """
         _check_wait(wait_secs)
-        run = await self.start(actor_id, run_input, **options)
-        return await self._finish_call(run, wait_secs, raise_on_failure)
+        run = await self.start(actor_id, run_input, retries=retries, **options)
+        return await self._finish_call(run, wait_secs, raise_on_failure, self._policy(retries))
 
     async def call_task(
         self,
@@ -380,18 +482,20 @@ class ApifyRuns:
         *,
         wait_secs: float | None = None,
         raise_on_failure: bool = False,
+        retries: Retries | None = None,
         **options: Unpack[TaskStartOptions],
     ) -> CallResult:
         """`call` for a saved task: start it, wait for its end, return it with its OUTPUT."""
         _check_wait(wait_secs)
-        run = await self.start_task(task_id, task_input, **options)
-        return await self._finish_call(run, wait_secs, raise_on_failure)
+        run = await self.start_task(task_id, task_input, retries=retries, **options)
+        return await self._finish_call(run, wait_secs, raise_on_failure, self._policy(retries))
 
     def watch_many(
         self,
         runs: Iterable[RunRef] | AsyncIterable[RunRef] = (),
         *,
         poll_interval: float | None = 5.0,
+        retries: Retries | None = None,
     ) -> RunStream[RunRef, RunRef, tuple[str, Run]]:
         """Follow many runs at once: `(run_id, run)` at every change of any of them.
 
@@ -405,10 +509,11 @@ class ApifyRuns:
         ...         print(run_id, run.status, run.status_message)
         """
         _check_poll_interval(poll_interval)
+        policy = self._policy(retries)
 
         async def follow(ref: RunRef, emit: Emit[tuple[str, Run]]) -> None:
             run_id, known = _split_ref(ref)
-            snapshots = self._watch(run_id, poll_interval, known)
+            snapshots = self._watch(run_id, poll_interval, policy, known)
             del ref, known  # the watch holds the first snapshot only until it is yielded
             async for run in snapshots:
                 await emit((run_id, run))
@@ -417,7 +522,10 @@ class ApifyRuns:
         return RunStream(runs, _once_per_run(), follow)
 
     def as_completed(
-        self, runs: Iterable[RunRef] | AsyncIterable[RunRef] = ()
+        self,
+        runs: Iterable[RunRef] | AsyncIterable[RunRef] = (),
+        *,
+        retries: Retries | None = None,
     ) -> RunStream[RunRef, RunRef, Run]:
         """Yield runs in the order they finish; each costs one long-poll a minute until then.
 
@@ -427,11 +535,12 @@ class ApifyRuns:
         ...     async for run in finished:
         ...         print(run.id, run.status)
         """
+        policy = self._policy(retries)
 
         async def wait(ref: RunRef, emit: Emit[Run]) -> None:
             run_id, known = _split_ref(ref)
             if known is None or not known.is_terminal:
-                known = await _following.wait_for_finish(self._poller(run_id), None)
+                known = await _following.wait_for_finish(self._poller(run_id, policy), None)
                 if known is None:
                     raise _following.run_not_found(_run_path(run_id))
             await emit(known)
@@ -446,6 +555,7 @@ class ApifyRuns:
         concurrency: int,
         wait_secs: float | None = None,
         raise_on_failure: bool = False,
+        retries: Retries | None = None,
         **options: Unpack[StartOptions],
     ) -> RunStream[RunInput, tuple[int, RunInput], tuple[int, CallResult]]:
         """`call` the Actor once per input, with at most `concurrency` runs going at once.
@@ -462,6 +572,8 @@ class ApifyRuns:
         concurrency = check.positive_int(concurrency, "concurrency")
         _check_wait(wait_secs)
         _check_start_options(options)
+        if retries is not None:
+            _check_retries(retries, "retries")
         numbering = itertools.count()
 
         def number(run_input: RunInput) -> tuple[int, RunInput]:
@@ -476,6 +588,7 @@ class ApifyRuns:
                 run_input,
                 wait_secs=wait_secs,
                 raise_on_failure=raise_on_failure,
+                retries=retries,
                 **options,
             )
             await emit((index, result))
@@ -492,35 +605,111 @@ class ApifyRuns:
             )
         return self._transport
 
-    async def _run(self, request: Request) -> Run:
+    def _policy(self, retries: Retries | None) -> Retries:
+        return self.retries if retries is None else _check_retries(retries, "retries")
+
+    async def _send(self, request: Request, interpret: Callable[[Request, Response], T]) -> T:
+        """One try."""
+        return interpret(request, await self._transport_or_raise().send(request))
+
+    async def _run_once(self, request: Request) -> Run:
         return _responses.run(request, await self._transport_or_raise().send(request))
 
-    async def _poll(self, run_id: str, hold: int) -> Run | None:
+    async def _fetch(
+        self, request: Request, interpret: Callable[[Request, Response], T], retries: Retries
+    ) -> T:
+        """A request that is safe to repeat, with retries, within `Timeouts.total`."""
+        attempt = functools.partial(self._send, request, interpret)
+        return await self._bounded(request, with_retries(attempt, retries))
+
+    async def _bounded(self, request: Request, operation: Awaitable[T]) -> T:
+        """`operation`, within `Timeouts.total` (stretched by a long-poll's hold)."""
+        total = self.timeouts.total
+        if total is None:
+            return await operation
+        with anyio.move_on_after(total + request.long_poll_secs):
+            return await operation
+        raise out_of_time(request, total, maybe_processed=True)
+
+    async def _get_run(self, run_id: str, hold: int, retries: Retries) -> Run | None:
         params = {"waitForFinish": str(hold)} if hold else None
         request = Request("GET", f"/v2/actor-runs/{run_id}", params, long_poll_secs=hold)
-        return _responses.run_or_none(request, await self._transport_or_raise().send(request))
+        return await self._fetch(request, _responses.run_or_none, retries)
+
+    async def _list_runs(self, request: Request, retries: Retries) -> RunListPage:
+        return await self._fetch(request, _responses.run_list, retries)
+
+    async def _start_once(self, request: Request, retries: Retries) -> Run:
+        """Start a run, retrying without ever starting a second one."""
+        change = _reconcile.Start(
+            request,
+            USER_AGENT,
+            self._run_once,
+            functools.partial(self._list_runs, retries=retries),
+            functools.partial(self._get_run, retries=retries),
+        )
+        return await self._once_only(change, retries)
+
+    async def _change(
+        self,
+        request: Request,
+        run_id: str,
+        changes: _reconcile.Changes,
+        retries: Retries | None,
+    ) -> Run:
+        """Metamorph, reboot or resurrect, retrying without ever doing it twice."""
+        policy = self._policy(retries)
+        change = _reconcile.RunChange(
+            request,
+            run_id,
+            changes,
+            self._run_once,
+            functools.partial(self._get_run, retries=policy),
+        )
+        return await self._once_only(change, policy)
+
+    async def _once_only(self, change: _reconcile.Change, retries: Retries) -> Run:
+        request = change.request
+        if retries.max_tries == 1:  # no retries: one try, and its failure as it is
+            return await self._bounded(request, change.send())
+        total = self.timeouts.total
+        deadline = None if total is None else total + request.long_poll_secs
+        return await _reconcile.once_only(change, retries, deadline)
 
     def _watch(
-        self, run_id: str, poll_interval: float | None, known: Run | None = None
+        self,
+        run_id: str,
+        poll_interval: float | None,
+        retries: Retries,
+        known: Run | None = None,
     ) -> AsyncGenerator[Run, None]:
-        return _following.watch(self._poller(run_id), _run_path(run_id), poll_interval, known)
+        poll = self._poller(run_id, retries)
+        return _following.watch(poll, _run_path(run_id), poll_interval, known)
 
     async def _finish_call(
-        self, run: Run, wait_secs: float | None, raise_on_failure: bool
+        self, run: Run, wait_secs: float | None, raise_on_failure: bool, retries: Retries
     ) -> CallResult:
-        finished = await self.wait_for_finish(run.id, wait_secs=wait_secs)
+        finished = await self.wait_for_finish(run.id, wait_secs=wait_secs, retries=retries)
         if finished is None:
             raise _following.run_not_found(_run_path(run.id))
-        output = await self.get_record(run.id, "OUTPUT") if finished.is_terminal else None
+        output = None
+        if finished.is_terminal:
+            output = await self.get_record(run.id, "OUTPUT", retries=retries)
         if raise_on_failure and finished.is_terminal and finished.status != RunStatus.SUCCEEDED:
             raise RunFailedError(finished, output)
         return CallResult(finished, output)
 
-    def _poller(self, run_id: str) -> _following.PollRun:
-        return functools.partial(self._poll, run_id)
+    def _poller(self, run_id: str, retries: Retries | None) -> _following.PollRun:
+        return functools.partial(self._get_run, run_id, retries=self._policy(retries))
 
 
 # --- Building requests: pure helpers ---------------------------------------------------------
+
+
+def _check_retries(retries: Retries, name: str) -> Retries:
+    if not isinstance(retries, Retries):
+        raise TypeError(f"{name} must be a Retries, got {type(retries).__name__}")
+    return retries
 
 
 def _run_path(run_id: str) -> str:

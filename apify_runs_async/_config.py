@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import platform
 from dataclasses import dataclass
@@ -30,15 +31,22 @@ class Timeouts:
     pool is not bounded, as runs being followed hold theirs for up to a minute (bound a whole
     call with `anyio.fail_after` instead). `read` bounds the wait for each chunk of a
     response; a long-poll (`waitForFinish`) extends it by the time the server may hold the
-    request, so a long-poll never trips it.
+    request, so a long-poll never trips it. `total` (None: no limit) bounds each call as a
+    whole, retries and their waits included, and is extended by a long-poll's hold in the
+    same way; a call past it raises `ApifyTimeoutError`, or `UncertainOutcomeError` if a
+    start or other change may have happened meanwhile. It composes with `anyio.fail_after`
+    around a call: whichever ends first wins.
     """
 
     connect: float = 10.0
     read: float = 30.0
+    total: float | None = None
 
     def __post_init__(self) -> None:
         check.positive(self.connect, "Timeouts.connect")
         check.positive(self.read, "Timeouts.read")
+        if self.total is not None:
+            check.positive(self.total, "Timeouts.total")
 
 
 def resolve_token(token: str | None) -> str | None:
@@ -59,10 +67,12 @@ def resolve_token(token: str | None) -> str | None:
     return token
 
 
-def resolve_base_url(base_url: str | None) -> str:
+def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool = False) -> str:
     """The API origin given, else $APIFY_API_BASE_URL, else https://api.apify.com.
 
     A trailing slash or `/v2` is dropped, since every path the client sends starts with `/v2`.
+    Plain http:// is refused except to this machine (the emulator), unless allowed: it would
+    send the token in the clear.
     """
     raw = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
     url = yarl.URL(raw.rstrip("/").removesuffix("/v2"))
@@ -70,4 +80,18 @@ def resolve_base_url(base_url: str | None) -> str:
         raise ValueError(f"base_url must be an http:// or https:// URL, got {raw!r}")
     if url.user or url.password or url.query_string or url.fragment:
         raise ValueError("base_url must not carry credentials, a query or a fragment")
+    if url.scheme == "http" and not allow_insecure_http and not _is_loopback(url.host):
+        raise ValueError(
+            f"base_url {raw!r} is plain http:// to another machine, which would send the token "
+            "unencrypted; use https://, or pass allow_insecure_http=True"
+        )
     return str(url)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -16,6 +16,9 @@
     │   ├── ApifyConnectionError     the connection failed or dropped
     │   └── ApifyTimeoutError        a connect or read timeout (also a TimeoutError)
     ├── InvalidResponseError       a response body that is not the JSON it should be
+    │   └── ResponseTooLargeError    a response body over the client's size cap
+    ├── UncertainOutcomeError      a start, metamorph, reboot or resurrect may or may not
+    │                              have happened, and the client could not find out which
     └── RunFailedError             call(raise_on_failure=True): the run FAILED, ABORTED...
 
 Invalid arguments raise the built-in `ValueError` or `TypeError` before any request is sent.
@@ -43,11 +46,22 @@ __all__ = [
     "PaymentRequiredError",
     "RateLimitError",
     "RequestTooLargeError",
+    "ResponseTooLargeError",
     "RunFailedError",
     "ServerError",
     "TransportError",
     "UnauthorizedError",
+    "UncertainOutcomeError",
 ]
+
+
+_EXCERPT_CHARS = 200
+
+
+def excerpt(body: bytes) -> str:
+    """The start of a response body, for error messages."""
+    text = body[: _EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
+    return text[:_EXCERPT_CHARS] + ("..." if len(text) > _EXCERPT_CHARS else "")
 
 
 class ApifyError(Exception):
@@ -64,6 +78,7 @@ class _RequestError(ApifyError):
     def __init__(self, method: str, path: str, detail: str) -> None:
         self.method = method
         self.path = path
+        self.detail = detail  # the message without `METHOD /path: `
         super().__init__(f"{method} {path}: {detail}")
 
 
@@ -71,7 +86,8 @@ class ApiError(_RequestError):
     """The API answered with an error status.
 
     `status` is the HTTP status, `error_type` the API's machine-readable type (such as
-    `record-not-found`), `message` the API's own message.
+    `record-not-found`), `message` the API's own message, and `retry_after` the seconds the
+    server asked the client to wait (its `Retry-After` header), if it said.
     """
 
     def __init__(
@@ -82,10 +98,12 @@ class ApiError(_RequestError):
         status: int,
         error_type: str | None,
         message: str,
+        retry_after: float | None = None,
     ) -> None:
         self.status = status
         self.error_type = error_type
         self.message = message
+        self.retry_after = retry_after
         kind = f" {error_type}" if error_type else ""
         super().__init__(method, path, f"{status}{kind}: {message}")
 
@@ -139,15 +157,31 @@ _ERRORS_BY_STATUS: dict[int, type[ApiError]] = {
 
 
 def api_error(
-    method: str, path: str, *, status: int, error_type: str | None, message: str
+    method: str,
+    path: str,
+    *,
+    status: int,
+    error_type: str | None,
+    message: str,
+    retry_after: float | None = None,
 ) -> ApiError:
     """The exception for an error response: the one place that maps a status to a class."""
     cls = ServerError if status >= 500 else _ERRORS_BY_STATUS.get(status, ApiError)
-    return cls(method, path, status=status, error_type=error_type, message=message)
+    return cls(
+        method, path, status=status, error_type=error_type, message=message, retry_after=retry_after
+    )
 
 
 class TransportError(_RequestError):
-    """No usable HTTP response arrived."""
+    """No usable HTTP response arrived.
+
+    `maybe_processed` is False only when the request surely never reached the server (the
+    connection could not be opened); otherwise the server may have acted on it.
+    """
+
+    def __init__(self, method: str, path: str, detail: str, *, maybe_processed: bool) -> None:
+        self.maybe_processed = maybe_processed
+        super().__init__(method, path, detail)
 
 
 class ApifyConnectionError(TransportError):
@@ -168,6 +202,28 @@ class InvalidResponseError(_RequestError):
         self.status = status
         self.excerpt = excerpt
         super().__init__(method, path, f"{status} response {reason}: {excerpt!r}")
+
+
+class ResponseTooLargeError(InvalidResponseError):
+    """The response body is over the client's cap (`max_response_bytes`), so it was refused."""
+
+
+class UncertainOutcomeError(_RequestError):
+    """A start, metamorph, reboot or resurrect failed in a way that leaves its outcome unknown.
+
+    The request may have reached the server, and the client could not find out whether it
+    did: it never guesses, so it neither repeated the request nor assumed it had failed.
+    `run` is the run as last seen (None if unknown), and `__cause__` the failure that made
+    the outcome unknown. For a start, `nonce` is the mark its User-Agent carried: a run
+    whose `meta.user_agent` contains it is the one this call started.
+    """
+
+    def __init__(
+        self, method: str, path: str, detail: str, *, run: Run | None, nonce: str | None = None
+    ) -> None:
+        self.run = run
+        self.nonce = nonce
+        super().__init__(method, path, f"outcome unknown: {detail}")
 
 
 class RunFailedError(ApifyError):

@@ -1,7 +1,8 @@
-"""The one place that talks to aiohttp: send a request, read the whole response.
+"""The one place that talks to aiohttp: send a request once, read the whole response.
 
 aiohttp's exceptions are translated here. They are raised afresh, not chained: some of
-aiohttp's carry the request headers, and with them the token.
+aiohttp's carry the request headers, and with them the token. Retrying is not done here
+(see `_retries.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from ._config import Timeouts
-from ._errors import ApifyConnectionError, ApifyTimeoutError, ClientClosedError, TransportError
+from ._errors import (
+    ApifyConnectionError,
+    ApifyError,
+    ApifyTimeoutError,
+    ClientClosedError,
+    ResponseTooLargeError,
+    excerpt,
+)
 from ._rate_limits import RateLimiter
 
 logger = logging.getLogger("apify_runs_async")
@@ -34,9 +42,11 @@ class Request(NamedTuple):
     content_type: str | None = None
     # How long the server may hold the request on purpose (waitForFinish), in whole seconds.
     long_poll_secs: int = 0
-    # Only record reads may be redirected (to a signed URL); a redirected POST would be
-    # re-sent as a GET without its body, so everything else treats a 3xx as an error.
-    follow_redirects: bool = False
+    # A record read may be redirected (to a signed URL) and may be large. Nothing else may be
+    # redirected: a redirected POST would be re-sent as a GET without its body.
+    record_read: bool = False
+    # Sent instead of the client's own User-Agent: a start marks each try with a nonce.
+    user_agent: str | None = None
 
 
 class Response(NamedTuple):
@@ -55,12 +65,14 @@ class Transport:
         headers: Mapping[str, str],
         timeouts: Timeouts,
         rate_limiter: RateLimiter | None,
+        body_limits: BodyLimits,
     ) -> None:
         self._session = session
         self._base_url = base_url
         self._headers = dict(headers)
         self._timeouts = timeouts
         self._rate_limiter = rate_limiter
+        self._body_limits = body_limits
         self._client_timeouts: dict[int, aiohttp.ClientTimeout] = {}  # by hold: 0..60 s
 
     def _timeout(self, long_poll_secs: int) -> aiohttp.ClientTimeout:
@@ -83,13 +95,17 @@ class Transport:
         if self._rate_limiter is not None:
             await self._rate_limiter.wait(request.method, request.path)
         headers = self._headers
-        if request.content_type is not None:
-            headers = {**headers, "Content-Type": request.content_type}
+        if request.content_type is not None or request.user_agent is not None:
+            headers = headers.copy()
+            if request.content_type is not None:
+                headers["Content-Type"] = request.content_type
+            if request.user_agent is not None:
+                headers["User-Agent"] = request.user_agent
         url = self._base_url + request.path
         if request.params:
             url += "?" + urlencode(request.params)  # fewer objects than aiohttp's params=
         started = time.perf_counter()
-        failure: TransportError
+        failure: ApifyError
         try:
             async with self._session.request(
                 request.method,
@@ -97,17 +113,31 @@ class Transport:
                 data=request.body,
                 headers=headers,
                 timeout=self._timeout(request.long_poll_secs),
-                allow_redirects=request.follow_redirects,
+                # aiohttp drops the Authorization header on a redirect to another origin.
+                allow_redirects=request.record_read,
                 # aiohttp would label an empty POST application/octet-stream.
                 skip_auto_headers=_NO_BODY_HEADERS if request.body is None else None,
                 raise_for_status=False,  # a borrowed session may say otherwise
             ) as response:
-                body = await response.read()
                 status, response_headers = response.status, response.headers
+                limit = self._body_limits.record if request.record_read else self._body_limits.api
+                body = await _read_body(response, limit)
         except TimeoutError as exc:  # aiohttp's timeouts are TimeoutError subclasses
-            failure = ApifyTimeoutError(request.method, request.path, _describe(exc))
+            failure = ApifyTimeoutError(
+                request.method, request.path, _describe(exc), maybe_processed=_may_have_sent(exc)
+            )
         except aiohttp.ClientError as exc:
-            failure = ApifyConnectionError(request.method, request.path, _describe(exc))
+            failure = ApifyConnectionError(
+                request.method, request.path, _describe(exc), maybe_processed=_may_have_sent(exc)
+            )
+        except _TooLarge as too_large:
+            failure = ResponseTooLargeError(
+                request.method,
+                request.path,
+                status=status,
+                reason=f"is over the {too_large.limit:,}-byte limit",
+                excerpt=too_large.excerpt,
+            )
         else:
             if logger.isEnabledFor(logging.DEBUG):
                 elapsed_ms = (time.perf_counter() - started) * 1000
@@ -116,6 +146,46 @@ class Transport:
                 )
             return Response(status, response_headers, body)
         raise failure  # outside the except block: nothing of aiohttp's is chained to it
+
+
+class BodyLimits(NamedTuple):
+    """The largest response bodies the client reads, in bytes, decoded."""
+
+    api: int  # runs, lists, errors: a run is about 3 KB
+    record: int  # key-value store records, such as OUTPUT
+
+
+class _TooLarge(Exception):
+    def __init__(self, limit: int, excerpt: str) -> None:
+        self.limit = limit
+        self.excerpt = excerpt
+
+
+async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, or `_TooLarge` once it is over `limit` bytes.
+
+    A plain body's declared length is checked before reading. A compressed one is counted as
+    it is decoded, since a small compressed body can unpack to gigabytes; so is a body without
+    a length.
+    """
+    length = response.content_length
+    if "Content-Encoding" not in response.headers and length is not None:
+        if length > limit:
+            raise _TooLarge(limit, "")
+        return await response.read()  # aiohttp reads exactly `length` bytes
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        chunks.append(chunk)
+        if size > limit:
+            raise _TooLarge(limit, excerpt(b"".join(chunks)))
+    return b"".join(chunks)
+
+
+def _may_have_sent(exc: BaseException) -> bool:
+    """False when the connection was never opened, so the server cannot have seen the request."""
+    return not isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
 
 
 def _describe(exc: BaseException) -> str:

@@ -387,5 +387,17 @@ class ErrorEnvelope(msgspec.Struct):
     error: ErrorDetail
 
 
+class RunListItem(_Model):
+    """A run as list endpoints show it; only what finding a started run needs."""
+
+    id: str
+    meta: RunMeta
+
+
+class RunListPage(_Model):
+    items: list[RunListItem]
+
+
 run_response_decoder = msgspec.json.Decoder(DataEnvelope[Run])
+run_list_decoder = msgspec.json.Decoder(DataEnvelope[RunListPage])
 error_response_decoder = msgspec.json.Decoder(ErrorEnvelope)

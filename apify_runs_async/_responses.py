@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
 import msgspec
 
-from ._errors import ApiError, InvalidResponseError, api_error
+from ._errors import ApiError, InvalidResponseError, api_error, excerpt
 from ._http import Request, Response
-from ._models import Record, Run, error_response_decoder, run_response_decoder
+from ._models import (
+    DataEnvelope,
+    Record,
+    Run,
+    RunListPage,
+    error_response_decoder,
+    run_list_decoder,
+    run_response_decoder,
+)
 
-_EXCERPT_CHARS = 200
-
-
-def excerpt(body: bytes) -> str:
-    """The start of a body, for error messages."""
-    text = body[: _EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
-    return text[:_EXCERPT_CHARS] + ("..." if len(text) > _EXCERPT_CHARS else "")
+T = TypeVar("T")
 
 
 def _is_success(response: Response) -> bool:
@@ -42,7 +49,28 @@ def error_for(request: Request, response: Response) -> ApiError:
         status=response.status,
         error_type=error_type,
         message=message,
+        retry_after=retry_after(response.headers.get("Retry-After")),
     )
+
+
+def retry_after(value: str | None) -> float | None:
+    """The wait a `Retry-After` header asks for, in seconds: it gives seconds or an HTTP date.
+
+    None when it is absent or unreadable; a date in the past is no wait at all.
+    """
+    if value is None:
+        return None
+    try:
+        secs = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:  # RFC 9110 dates are in GMT
+            when = when.replace(tzinfo=UTC)
+        secs = (when - datetime.now(UTC)).total_seconds()
+    return max(0.0, secs) if math.isfinite(secs) else None
 
 
 def _is_missing(response: Response) -> bool:
@@ -50,16 +78,34 @@ def _is_missing(response: Response) -> bool:
     return response.status == 404 and _error_detail(response)[0] == "record-not-found"
 
 
-def run(request: Request, response: Response) -> Run:
-    """The `Run` in a successful response; raises the matching error otherwise."""
+def _data(
+    request: Request,
+    response: Response,
+    decoder: msgspec.json.Decoder[DataEnvelope[T]],
+    what: str,
+) -> T:
+    """The `data` of a successful JSON response; raises the matching error otherwise."""
     if not _is_success(response):
         raise error_for(request, response)
+    content_type = response.headers.get("Content-Type", "")
+    if not content_type.lower().startswith("application/json"):
+        raise _invalid(request, response, f"has Content-Type {content_type!r}, not JSON")
     try:
-        return run_response_decoder.decode(response.body).data
+        return decoder.decode(response.body).data
     except msgspec.ValidationError as exc:
-        raise _invalid(request, response, f"is not a run ({exc})") from None
+        raise _invalid(request, response, f"is not {what} ({exc})") from None
     except ValueError:  # msgspec.DecodeError, or UnicodeDecodeError for invalid UTF-8
         raise _invalid(request, response, "is not valid JSON") from None
+
+
+def run(request: Request, response: Response) -> Run:
+    """The `Run` in a successful response; raises the matching error otherwise."""
+    return _data(request, response, run_response_decoder, "a run")
+
+
+def run_list(request: Request, response: Response) -> RunListPage:
+    """A page of a run list; raises the matching error otherwise."""
+    return _data(request, response, run_list_decoder, "a list of runs")
 
 
 def run_or_none(request: Request, response: Response) -> Run | None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from ._models import Record, Run
+from ._retries import Retries
 
 if TYPE_CHECKING:
     from ._client import ApifyRuns, RunInput
@@ -25,11 +26,13 @@ class RunHandle:
     def __repr__(self) -> str:
         return f"<RunHandle {self.run_id}>"
 
-    async def get(self, *, wait_for_finish: float | None = None) -> Run | None:
-        return await self._client.get(self.run_id, wait_for_finish=wait_for_finish)
+    async def get(
+        self, *, wait_for_finish: float | None = None, retries: Retries | None = None
+    ) -> Run | None:
+        return await self._client.get(self.run_id, wait_for_finish=wait_for_finish, retries=retries)
 
-    async def abort(self, *, gracefully: bool | None = None) -> Run:
-        return await self._client.abort(self.run_id, gracefully=gracefully)
+    async def abort(self, *, gracefully: bool | None = None, retries: Retries | None = None) -> Run:
+        return await self._client.abort(self.run_id, gracefully=gracefully, retries=retries)
 
     async def metamorph(
         self,
@@ -38,6 +41,7 @@ class RunHandle:
         target_actor_build: str | None = None,
         run_input: RunInput = None,
         content_type: str | None = None,
+        retries: Retries | None = None,
     ) -> Run:
         return await self._client.metamorph(
             self.run_id,
@@ -45,6 +49,7 @@ class RunHandle:
             target_actor_build=target_actor_build,
             run_input=run_input,
             content_type=content_type,
+            retries=retries,
         )
 
     async def resurrect(
@@ -56,6 +61,7 @@ class RunHandle:
         max_items: int | None = None,
         max_total_charge_usd: float | None = None,
         restart_on_error: bool | None = None,
+        retries: Retries | None = None,
     ) -> Run:
         return await self._client.resurrect(
             self.run_id,
@@ -65,10 +71,11 @@ class RunHandle:
             max_items=max_items,
             max_total_charge_usd=max_total_charge_usd,
             restart_on_error=restart_on_error,
+            retries=retries,
         )
 
-    async def reboot(self) -> Run:
-        return await self._client.reboot(self.run_id)
+    async def reboot(self, *, retries: Retries | None = None) -> Run:
+        return await self._client.reboot(self.run_id, retries=retries)
 
     async def update(
         self,
@@ -76,22 +83,30 @@ class RunHandle:
         status_message: str | None = None,
         is_status_message_terminal: bool | None = None,
         general_access: str | None = None,
+        retries: Retries | None = None,
     ) -> Run:
         return await self._client.update(
             self.run_id,
             status_message=status_message,
             is_status_message_terminal=is_status_message_terminal,
             general_access=general_access,
+            retries=retries,
         )
 
-    async def delete(self) -> None:
-        await self._client.delete(self.run_id)
+    async def delete(self, *, retries: Retries | None = None) -> None:
+        await self._client.delete(self.run_id, retries=retries)
 
-    async def get_record(self, key: str = "OUTPUT") -> Record | None:
-        return await self._client.get_record(self.run_id, key)
+    async def get_record(
+        self, key: str = "OUTPUT", *, retries: Retries | None = None
+    ) -> Record | None:
+        return await self._client.get_record(self.run_id, key, retries=retries)
 
-    async def wait_for_finish(self, *, wait_secs: float | None = None) -> Run | None:
-        return await self._client.wait_for_finish(self.run_id, wait_secs=wait_secs)
+    async def wait_for_finish(
+        self, *, wait_secs: float | None = None, retries: Retries | None = None
+    ) -> Run | None:
+        return await self._client.wait_for_finish(self.run_id, wait_secs=wait_secs, retries=retries)
 
-    def watch(self, *, poll_interval: float | None = 5.0) -> AsyncGenerator[Run, None]:
-        return self._client.watch(self.run_id, poll_interval=poll_interval)
+    def watch(
+        self, *, poll_interval: float | None = 5.0, retries: Retries | None = None
+    ) -> AsyncGenerator[Run, None]:
+        return self._client.watch(self.run_id, poll_interval=poll_interval, retries=retries)

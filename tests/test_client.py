@@ -55,7 +55,8 @@ async def test_start_sends_every_option(client: ApifyRuns) -> None:
     assert run.options.build == "latest"
     assert run.options.max_items == 10
     assert run.options.max_total_charge_usd == 1.5
-    assert run.meta.user_agent == USER_AGENT
+    assert run.meta.user_agent is not None
+    assert run.meta.user_agent.startswith(f"{USER_AGENT} nonce/")
     assert run.meta.origin == "API"
     assert run.started_at.tzinfo is not None
 

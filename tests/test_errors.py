@@ -33,6 +33,7 @@ from apify_runs_async import (
     UnauthorizedError,
 )
 from tests.fake_api import FakeApi, error_reply, json_reply, raw_server
+from tests.helpers import FAST_RETRIES, ONE_TRY
 from tests.spec import run_response_examples
 
 pytestmark = pytest.mark.anyio
@@ -42,7 +43,10 @@ TOKEN = "tok-SECRET-4f9a"
 
 @pytest.fixture
 async def client(fake_api: FakeApi) -> AsyncIterator[ApifyRuns]:
-    async with ApifyRuns(TOKEN, base_url=fake_api.base_url, timeouts=Timeouts(read=2)) as c:
+    # One try per request: these tests are about how each failure reads.
+    async with ApifyRuns(
+        TOKEN, base_url=fake_api.base_url, timeouts=Timeouts(read=2), retries=ONE_TRY
+    ) as c:
         yield c
 
 
@@ -179,7 +183,9 @@ async def test_a_slow_answer_is_a_timeout(fake_api: FakeApi) -> None:
         return web.Response(status=204)
 
     fake_api.reply = reply
-    async with ApifyRuns(TOKEN, base_url=fake_api.base_url, timeouts=Timeouts(read=0.2)) as c:
+    async with ApifyRuns(
+        TOKEN, base_url=fake_api.base_url, timeouts=Timeouts(read=0.2), retries=ONE_TRY
+    ) as c:
         with pytest.raises(ApifyTimeoutError, match="DELETE /v2/actor-runs/r1") as caught:
             await c.delete("r1")
     assert isinstance(caught.value, TimeoutError)
@@ -203,7 +209,9 @@ async def test_a_long_poll_does_not_trip_the_read_timeout(fake_api: FakeApi) -> 
 async def test_the_token_never_leaks(fake_api: FakeApi, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     seen: list[str] = []
-    async with ApifyRuns(TOKEN, base_url=fake_api.base_url, timeouts=Timeouts(read=0.2)) as c:
+    async with ApifyRuns(
+        TOKEN, base_url=fake_api.base_url, timeouts=Timeouts(read=0.2), retries=FAST_RETRIES
+    ) as c:
         seen.append(repr(c))
         for reply in (
             error_reply(401, "invalid-token", "Authentication token is not valid"),
@@ -307,7 +315,10 @@ async def test_the_connect_timeout() -> None:
         fillers.append(filler)
     try:
         async with ApifyRuns(
-            TOKEN, base_url=f"http://127.0.0.1:{port}", timeouts=Timeouts(connect=0.3)
+            TOKEN,
+            base_url=f"http://127.0.0.1:{port}",
+            timeouts=Timeouts(connect=0.3),
+            retries=ONE_TRY,
         ) as client:
             started = anyio.current_time()
             with pytest.raises(ApifyTimeoutError, match="GET /v2/actor-runs/r1"):

@@ -117,7 +117,9 @@ async def test_run_operations_send_their_options(client: ApifyRuns, fake_api: Fa
     assert sent == [
         ("POST", "/v2/actor-runs/r1/abort", {"gracefully": "true"}),
         ("POST", "/v2/actor-runs/r1/abort", {}),
+        ("GET", "/v2/actor-runs/r1", {}),  # the metamorphs before it, in case of doubt
         ("POST", "/v2/actor-runs/r1/metamorph", {"targetActorId": "me~other", "build": "0.1"}),
+        ("GET", "/v2/actor-runs/r1", {}),
         (
             "POST",
             "/v2/actor-runs/r1/resurrect",
@@ -130,10 +132,11 @@ async def test_run_operations_send_their_options(client: ApifyRuns, fake_api: Fa
                 "restartOnError": "true",
             },
         ),
+        ("GET", "/v2/actor-runs/r1", {}),
         ("POST", "/v2/actor-runs/r1/reboot", {}),
         ("GET", "/v2/actor-runs/r1", {"waitForFinish": "3"}),
     ]
-    metamorph = fake_api.requests[2]
+    metamorph = fake_api.requests[3]
     assert metamorph.body == b"x"
     assert metamorph.headers["Content-Type"] == "text/csv"
 
