@@ -159,6 +159,10 @@ class ApifyRuns:
         else:
             connector = aiohttp.TCPConnector(limit=self._max_connections)  # 0: no limit
             self._session = aiohttp.ClientSession(connector=connector)
+            # aiohttp silently sends a GET, PUT or DELETE again when a kept-alive connection
+            # drops. Retrying is this client's job: it must see that a try was in doubt.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
         limiter = None if self._rate_limits is None else RateLimiter(self._rate_limits)
         self._transport = Transport(
             self._session, self.base_url, self._headers, self.timeouts, limiter, self._body_limits

@@ -258,7 +258,7 @@ _raw_object_decoder = msgspec.json.Decoder(dict[str, Any])
 
 
 def _decode_pricing_info(raw: msgspec.Raw) -> PricingInfo | None:
-    if raw == b"null":
+    if bytes(raw) == b"null":  # a Raw never equals bytes itself
         return None
     try:
         known: _KnownPricingInfo = _pricing_decoder.decode(raw)

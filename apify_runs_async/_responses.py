@@ -96,6 +96,8 @@ def _data(
         raise _invalid(request, response, f"is not {what} ({exc})") from None
     except ValueError:  # msgspec.DecodeError, or UnicodeDecodeError for invalid UTF-8
         raise _invalid(request, response, "is not valid JSON") from None
+    except RecursionError:  # a hostile body nested thousands deep
+        raise _invalid(request, response, "is nested too deeply") from None
 
 
 def run(request: Request, response: Response) -> Run:

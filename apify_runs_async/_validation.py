@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -66,8 +67,10 @@ def _number(value: object, name: str) -> float:
     # bool is an int subclass, but `memory_mbytes=True` is surely a mistake.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
+    if isinstance(value, int) and abs(value) > sys.float_info.max:
+        raise ValueError(f"{name} is too large, got {value!r}")
     return value
 
 
@@ -138,12 +141,16 @@ def header_value(value: object, name: str) -> str:
 
 
 def permission_level(value: object, name: str = "force_permission_level") -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
     if value not in _PERMISSION_LEVELS:
         raise ValueError(f"{name} must be one of {sorted(_PERMISSION_LEVELS)}, got {value!r}")
     return str(value)
 
 
 def general_access(value: object, name: str = "general_access") -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
     if value not in _GENERAL_ACCESS:
         raise ValueError(f"{name} must be one of {sorted(_GENERAL_ACCESS)}, got {value!r}")
     return str(value)
@@ -183,4 +190,8 @@ def webhooks(value: object, name: str = "webhooks") -> str:
         if not isinstance(camel.get("requestUrl"), str) or not camel["requestUrl"]:
             raise ValueError(f"{where} needs 'request_url', the URL to call")
         encoded.append(camel)
-    return base64.b64encode(msgspec.json.encode(encoded)).decode("ascii")
+    try:
+        as_json = msgspec.json.encode(encoded)
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise TypeError(f"{name} cannot be encoded as JSON: {exc}") from None
+    return base64.b64encode(as_json).decode("ascii")

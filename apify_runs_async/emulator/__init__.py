@@ -12,6 +12,7 @@ Run it as a process with `python -m apify_runs_async.emulator`.
 
 from .._rate_limits import RateLimits
 from ._context import ActorContext, ActorHandler
+from ._faults import FaultKind, Faults, InjectedFault
 from ._process import EmulatorProcess, emulator_process
 from ._server import ApifyEmulator
 
@@ -20,6 +21,9 @@ __all__ = [
     "ActorHandler",
     "ApifyEmulator",
     "EmulatorProcess",
+    "FaultKind",
+    "Faults",
+    "InjectedFault",
     "RateLimits",
     "emulator_process",
 ]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import logging
 import signal
 import sys
 
 from .._rate_limits import RateLimits
+from ._faults import Endpoint, FaultKind, Faults
 from ._server import ApifyEmulator
 
 
@@ -16,6 +18,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
+    return value
+
+
+def _whole(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text}")
     return value
 
 
@@ -46,7 +55,70 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="answer 400 to starting runs whose total memory exceeds this (default: no limit)",
     )
-    return parser.parse_args(argv)
+    faults = parser.add_argument_group(
+        "fault injection",
+        "Misbehave on purpose; each fault is logged to stderr as a line "
+        "'fault KIND ENDPOINT METHOD PATH'.",
+    )
+    faults.add_argument(
+        "--faults",
+        dest="fault_spec",
+        metavar="SPEC",
+        help=f"KIND=RATE,...: the probability of each fault per request, like "
+        f"'status503=0.05,reset_after=0.02,delay=0.05:2.0' (delay=RATE:SECONDS); KIND is one "
+        f"of {', '.join(FaultKind)}; the rates sum to at most 1",
+    )
+    faults.add_argument(
+        "--seed", type=int, metavar="N", help="seed the fault generator (default: random)"
+    )
+    faults.add_argument(
+        "--fault-endpoints",
+        metavar="NAMES",
+        help=f"only these endpoints get faults, comma-separated: {', '.join(Endpoint)} "
+        "(default: all)",
+    )
+    faults.add_argument(
+        "--retry-after-secs",
+        type=_whole,
+        metavar="N",
+        help="the Retry-After of the status429 fault (default: 1)",
+    )
+    faults.add_argument(
+        "--max-faults", type=_whole, metavar="N", help="stop after this many faults"
+    )
+    args = parser.parse_args(argv)
+    args.faults = _faults(parser, args)
+    return args
+
+
+def _faults(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Faults | None:
+    if args.fault_spec is None:
+        for flag in ("seed", "fault_endpoints", "retry_after_secs", "max_faults"):
+            if getattr(args, flag) is not None:
+                parser.error(f"--{flag.replace('_', '-')} needs --faults")
+        return None
+    endpoints = None
+    if args.fault_endpoints is not None:
+        endpoints = args.fault_endpoints.split(",")
+    try:
+        return Faults.parse(
+            args.fault_spec,
+            seed=args.seed,
+            endpoints=endpoints,
+            retry_after_secs=1 if args.retry_after_secs is None else args.retry_after_secs,
+            max_faults=args.max_faults,
+        )
+    except ValueError as error:
+        parser.error(str(error))
+
+
+def _log_faults_to_stderr() -> None:
+    """One line per fault, `fault KIND ENDPOINT METHOD PATH`, for whoever counts them."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("apify_runs_async.emulator")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -61,6 +133,7 @@ async def _serve(args: argparse.Namespace) -> None:
         rate_limits=None if args.no_rate_limits else RateLimits(),
         max_concurrent_runs=args.max_concurrent_runs,
         max_total_memory_mbytes=args.max_total_memory_mbytes,
+        faults=args.faults,
     ) as emulator:
         _tune_gc()
         print(
@@ -85,7 +158,10 @@ def _tune_gc() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    asyncio.run(_serve(_parse_args(argv)))
+    args = _parse_args(argv)
+    if args.faults is not None:
+        _log_faults_to_stderr()
+    asyncio.run(_serve(args))
     return 0
 
 

@@ -10,20 +10,33 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import IO
 
 _LINE = re.compile(r"^Apify emulator listening on (http://\S+) \(token: (\S+)\)$")
 
 
 @dataclass(frozen=True)
 class EmulatorProcess:
-    """A running `python -m apify_runs_async.emulator`: the process, its URL and token."""
+    """A running `python -m apify_runs_async.emulator`: the process, its URL and token.
+
+    Its stderr goes to a temporary file, not a pipe: with `--faults` it logs a line per fault,
+    and a pipe nobody reads would fill up and stop the emulator. `stderr()` reads it.
+    """
 
     process: subprocess.Popen[str]
     base_url: str
     token: str
+    stderr_file: IO[bytes] = field(repr=False)
+
+    def stderr(self) -> str:
+        """What the process wrote to stderr so far."""
+        fd = self.stderr_file.fileno()
+        # `pread` leaves the offset alone: the process shares it and writes at it.
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
 
 @contextmanager
@@ -32,21 +45,30 @@ def emulator_process(*args: str, env: Mapping[str, str] | None = None) -> Iterat
 
     `env` adds to (or overrides) this process's environment for the emulator.
     """
-    process = subprocess.Popen(
-        [sys.executable, "-m", "apify_runs_async.emulator", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().rstrip("\n")
-        match = _LINE.match(line)
-        if match is None:
-            raise RuntimeError(f"the emulator did not start; it printed {line!r}")
-        yield EmulatorProcess(process, match.group(1), match.group(2))
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=10)
+    with tempfile.TemporaryFile() as stderr_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "apify_runs_async.emulator", *args],
+            stdout=subprocess.PIPE,
+            stderr=stderr_file,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline().rstrip("\n")
+            match = _LINE.match(line)
+            if match is None:
+                try:
+                    process.wait(timeout=5)  # let it finish telling why
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                started = EmulatorProcess(process, "", "", stderr_file)
+                raise RuntimeError(
+                    f"the emulator did not start; it printed {line!r}, "
+                    f"and on stderr: {started.stderr()[-2000:]!r}"
+                )
+            yield EmulatorProcess(process, match.group(1), match.group(2), stderr_file)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.communicate(timeout=10)

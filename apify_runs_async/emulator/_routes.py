@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .._status import GeneralAccess, RunOrigin
 from . import _params as params
@@ -19,6 +20,8 @@ from ._actors import Actor, Build, Catalog, Task
 from ._auth import ANONYMOUS_ROUTE, request_token
 from ._body import read_input, read_json_object
 from ._errors import ApiError, invalid_input, json_response, not_found
+from ._faults import Endpoint
+from ._injection import end_stream
 from ._runs import Run, RunList, RunMeta, RunOptions, Runs
 from ._shapes import run_data, runs_page
 from ._storage import JSON_CONTENT_TYPE, KeyValueStore, Record, is_json_content_type
@@ -305,9 +308,10 @@ async def get_log(request: web.Request) -> web.StreamResponse:
     if not params.flag(request.query, "stream"):
         return web.Response(text="".join(f"{line}\n" for line in run.log_lines))
     response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
-    await response.prepare(request)
     seen = 0
     try:
+        # Inside the `try`: an injected fault may reset the connection as the stream starts.
+        await response.prepare(request)
         while True:
             lines = run.log_lines[seen:]
             seen += len(lines)
@@ -316,10 +320,39 @@ async def get_log(request: web.Request) -> web.StreamResponse:
             if run.status.is_terminal or _platform(request).runs.closing:
                 break
             await run.wait_log(seen)
-        await response.write_eof()
+        await end_stream(request, response)
     except ConnectionResetError:
         pass  # the reader went away
     return response
+
+
+# Each handler's endpoint name, for limiting faults to chosen endpoints.
+_ENDPOINTS: dict[Handler, Endpoint] = {
+    start_actor_run: Endpoint.START,
+    start_task_run: Endpoint.START_TASK,
+    get_run: Endpoint.GET,
+    update_run: Endpoint.UPDATE,
+    delete_run: Endpoint.DELETE,
+    abort_run: Endpoint.ABORT,
+    metamorph_run: Endpoint.METAMORPH,
+    reboot_run: Endpoint.REBOOT,
+    resurrect_run: Endpoint.RESURRECT,
+    list_runs: Endpoint.LIST,
+    list_actor_runs: Endpoint.LIST,
+    list_task_runs: Endpoint.LIST,
+    get_run_record: Endpoint.RECORD,
+    get_store_record: Endpoint.RECORD,
+    get_log: Endpoint.LOG,
+}
+
+
+def endpoint_name(request: web.Request) -> str | None:
+    """The endpoint the request is for, None when it matches no route."""
+    match = request.match_info
+    if match.http_exception is not None:
+        return None
+    found = _ENDPOINTS.get(match.handler)
+    return None if found is None else found.value
 
 
 def _add_run_operations(router: web.UrlDispatcher, base: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -23,9 +23,11 @@ from ._builtins import (
 )
 from ._context import ActorHandler
 from ._errors import error_middleware
+from ._faults import Faults, InjectedFault
 from ._ids import new_token
+from ._injection import FaultInjector
 from ._rate_limits import RateLimiter
-from ._routes import PLATFORM, Platform, add_routes
+from ._routes import PLATFORM, Platform, add_routes, endpoint_name
 from ._runs import Runs, Timings
 
 # Long polls are released at shutdown; this only bounds a handler that ignores that.
@@ -64,6 +66,8 @@ class ApifyEmulator:
             unfinished runs over this answers 400 `actor-memory-limit-exceeded`.
         rate_limits: The request rates to allow, the platform's by default; past them
             requests are answered 429 `rate-limit-exceeded`. None allows any rate.
+        faults: Faults to inject into the answers (see `Faults`); None injects none. The
+            `faults` property changes them while serving.
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class ApifyEmulator:
         max_concurrent_runs: int | None = None,
         max_total_memory_mbytes: int | None = None,
         rate_limits: RateLimits | None = RateLimits(),  # noqa: B008 (frozen: safe to share)
+        faults: Faults | None = None,
     ) -> None:
         self._token = token or new_token()
         self._host = host
@@ -97,6 +102,7 @@ class ApifyEmulator:
         for name, handler in (actors or {}).items():
             self.register_actor(name, handler)
         self._rate_limits = rate_limits
+        self._injector = FaultInjector(faults, endpoint_name)
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._state = _State.UNOPENED
@@ -112,6 +118,21 @@ class ApifyEmulator:
         if self._base_url is None:
             raise RuntimeError("the emulator is not serving: use `async with` or `start()`")
         return self._base_url
+
+    @property
+    def faults(self) -> Faults | None:
+        """The faults being injected. Setting them (or None) takes effect from the next
+        request, seeds their generator again from their `seed` and restarts `max_faults`."""
+        return self._injector.faults
+
+    @faults.setter
+    def faults(self, faults: Faults | None) -> None:
+        self._injector.faults = faults
+
+    @property
+    def injected_faults(self) -> Sequence[InjectedFault]:
+        """Every fault injected so far, oldest first (across changes of `faults`)."""
+        return self._injector.injected
 
     def register_actor(
         self,
@@ -141,15 +162,18 @@ class ApifyEmulator:
         if self._state is not _State.UNOPENED:
             raise RuntimeError("an emulator can only be started once")
         self._state = _State.OPENED
-        middlewares = [error_middleware, auth_middleware(self._token)]
+        # Faults first, so that any request can get one, whatever the later middlewares say.
+        middlewares = [self._injector.middleware(), error_middleware]
         limiter = None
         if self._rate_limits is not None:
             limiter = RateLimiter(self._rate_limits, self._catalog, self._token)
             # Before authentication: requests that fail it count against their IP.
-            middlewares.insert(1, limiter.middleware())
+            middlewares.append(limiter.middleware())
+        middlewares.append(auth_middleware(self._token))
         app = web.Application(middlewares=middlewares)
         if limiter is not None:
             app.on_response_prepare.append(limiter.on_response_prepare)
+        app.on_response_prepare.append(self._injector.on_response_prepare)
         app[PLATFORM] = Platform(self._catalog, self._runs)
         add_routes(app.router)
         # No access log: query strings may carry the token. No automatic decompression:

@@ -9,6 +9,8 @@ import sys
 import aiohttp
 import pytest
 
+from apify_runs_async.emulator import emulator_process
+
 from .support import Spawn
 
 
@@ -24,16 +26,25 @@ async def _list_runs(base_url: str, token: str) -> int:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-async def test_serves_until_a_signal_then_exits_0(spawn: Spawn, signum: int) -> None:
-    process, base_url, token = spawn("--port", "0")
-    assert token.startswith("apify_api_")
-    assert await _list_runs(base_url, token) == 200
-    assert await _list_runs(base_url, token + "x") == 401
-    process.send_signal(signum)
-    stdout, stderr = process.communicate(timeout=10)
-    assert process.returncode == 0, stderr
-    assert stdout == ""  # exactly one line, read above
-    assert stderr == ""
+async def test_serves_until_a_signal_then_exits_0(signum: int) -> None:
+    with emulator_process("--port", "0", env={"PYTHONWARNINGS": "error"}) as emulator:
+        process, base_url, token = emulator.process, emulator.base_url, emulator.token
+        assert token.startswith("apify_api_")
+        assert await _list_runs(base_url, token) == 200
+        assert await _list_runs(base_url, token + "x") == 401
+        process.send_signal(signum)
+        stdout, _ = process.communicate(timeout=10)
+        assert process.returncode == 0, emulator.stderr()
+        assert stdout == ""  # exactly one line, read above
+        assert emulator.stderr() == ""
+
+
+def test_a_process_that_does_not_start_says_why() -> None:
+    with (
+        pytest.raises(RuntimeError, match=r"did not start.*--bogus"),
+        emulator_process("--bogus"),
+    ):
+        pass
 
 
 @pytest.mark.anyio

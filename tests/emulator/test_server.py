@@ -224,6 +224,9 @@ def test_the_public_names() -> None:
         "ActorHandler",
         "ApifyEmulator",
         "EmulatorProcess",
+        "FaultKind",
+        "Faults",
+        "InjectedFault",
         "RateLimits",
         "emulator_process",
     ]

@@ -1,0 +1,518 @@
+"""Retries and reconciliation, against a purpose-built server that answers as each test says.
+
+The emulator's own fault injection is exercised in `test_faults.py`; here each answer is
+chosen exactly, so every branch (a refusal after a try in doubt, a lookup that fails...) is
+reached on purpose.
+"""
+
+from __future__ import annotations
+
+import copy
+import email.utils
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import anyio
+import pytest
+from aiohttp import web
+
+from apify_runs_async import (
+    ApifyConnectionError,
+    ApifyRuns,
+    ApifyTimeoutError,
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitError,
+    Retries,
+    RunStatus,
+    ServerError,
+    Timeouts,
+    UnauthorizedError,
+    UncertainOutcomeError,
+)
+from tests.fake_api import FakeApi, Reply, error_reply, json_reply
+from tests.helpers import FAST_RETRIES, ONE_TRY
+from tests.spec import run_response_examples
+
+pytestmark = pytest.mark.anyio
+
+RUN = run_response_examples()[0][1]["data"]
+
+
+def run_body(**changes: Any) -> dict[str, Any]:
+    """The spec's example run, with some fields changed (`stats` is merged)."""
+    run = copy.deepcopy(RUN)
+    stats = changes.pop("stats", {})
+    run.update(changes)
+    run["stats"].update(stats)
+    return {"data": run}
+
+
+def run_list(*user_agents: str) -> dict[str, Any]:
+    items = [
+        {"id": f"run{index}", "meta": {"origin": "API", "userAgent": agent}}
+        for index, agent in enumerate(user_agents)
+    ]
+    return {
+        "data": {
+            "total": len(items),
+            "offset": 0,
+            "limit": 100,
+            "count": len(items),
+            "desc": True,
+            "items": items,
+        }
+    }
+
+
+async def drop(request: web.Request) -> web.StreamResponse:
+    """Close the connection without an answer."""
+    assert request.transport is not None
+    request.transport.close()
+    return web.Response()
+
+
+def in_turn(*replies: Reply) -> Reply:
+    """Answer each request with the next reply; the last one answers all that follow."""
+    left = list(replies)
+
+    async def reply(request: web.Request) -> web.StreamResponse:
+        answer = left.pop(0) if len(left) > 1 else left[0]
+        return await answer(request)
+
+    return reply
+
+
+OK = json_reply(200, run_body())
+UNAVAILABLE = error_reply(503, "server-error", "Try again later")
+
+
+@pytest.fixture
+async def client(fake_api: FakeApi) -> AsyncIterator[ApifyRuns]:
+    async with ApifyRuns("t", base_url=fake_api.base_url, retries=FAST_RETRIES) as c:
+        yield c
+
+
+def sent(fake_api: FakeApi) -> list[str]:
+    return [f"{r.method} {r.path}" for r in fake_api.requests]
+
+
+# --- What is retried --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+async def test_passing_failures_are_retried(
+    client: ApifyRuns, fake_api: FakeApi, status: int
+) -> None:
+    fake_api.reply = in_turn(error_reply(status, "some-type", "passing"), OK)
+    run = await client.get("r1")
+    assert run is not None and run.id == RUN["id"]
+    assert sent(fake_api) == ["GET /v2/actor-runs/r1"] * 2
+
+
+async def test_a_dropped_connection_is_retried(client: ApifyRuns, fake_api: FakeApi) -> None:
+    fake_api.reply = in_turn(drop, drop, OK)
+    assert await client.get("r1") is not None
+    assert len(fake_api.requests) == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, BadRequestError),
+        (401, UnauthorizedError),
+        (403, ForbiddenError),
+        (404, NotFoundError),
+        (409, ConflictError),
+    ],
+)
+async def test_other_client_errors_are_never_retried(
+    client: ApifyRuns, fake_api: FakeApi, status: int, error: type[Exception]
+) -> None:
+    fake_api.reply = in_turn(error_reply(status, "some-type", "final"), OK)
+    with pytest.raises(error, match="final"):
+        await client.update("r1", status_message="x")
+    assert len(fake_api.requests) == 1
+
+
+async def test_it_gives_up_after_max_tries(fake_api: FakeApi) -> None:
+    fake_api.reply = UNAVAILABLE
+    retries = Retries(max_tries=3, delay=lambda tries, retry_after: 0.001)
+    async with ApifyRuns("t", base_url=fake_api.base_url, retries=retries) as client:
+        with pytest.raises(ServerError, match="GET /v2/actor-runs/r1: 503"):
+            await client.get("r1")
+    assert len(fake_api.requests) == 3
+
+
+async def test_retries_per_call_override_the_clients(fake_api: FakeApi) -> None:
+    fake_api.reply = in_turn(UNAVAILABLE, UNAVAILABLE, OK)
+    async with ApifyRuns("t", base_url=fake_api.base_url, retries=ONE_TRY) as client:
+        with pytest.raises(ServerError):
+            await client.get("r1")
+        assert await client.get("r1", retries=FAST_RETRIES) is not None
+    assert len(fake_api.requests) == 3
+
+
+@pytest.mark.parametrize("operation", ["get", "update", "abort", "delete", "get_record"])
+async def test_safe_operations_retry_freely(
+    client: ApifyRuns, fake_api: FakeApi, operation: str
+) -> None:
+    answer = json_reply(200, run_body())
+    if operation == "delete":
+
+        async def answer(request: web.Request) -> web.StreamResponse:
+            return web.Response(status=204)
+
+    fake_api.reply = in_turn(drop, UNAVAILABLE, answer)
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
+        "get": lambda: client.get("r1"),
+        "update": lambda: client.update("r1", status_message="x"),
+        "abort": lambda: client.abort("r1"),
+        "delete": lambda: client.delete("r1"),
+        "get_record": lambda: client.get_record("r1"),
+    }
+    await calls[operation]()
+    assert len(fake_api.requests) == 3
+    assert len(set(sent(fake_api))) == 1  # the same request, three times
+
+
+# --- How long it waits ------------------------------------------------------------------------
+
+
+async def test_retry_after_reaches_the_delay_in_seconds(fake_api: FakeApi) -> None:
+    in_three_secs = email.utils.formatdate(time.time() + 3, usegmt=True)
+    fake_api.reply = in_turn(
+        json_reply(429, {"error": {"type": "rate-limit-exceeded"}}, {"Retry-After": "2"}),
+        json_reply(503, {"error": {"type": "x"}}, {"Retry-After": in_three_secs}),
+        json_reply(503, {"error": {"type": "x"}}, {"Retry-After": "soon"}),
+        UNAVAILABLE,
+        OK,
+    )
+    asked: list[float | None] = []
+
+    def delay(tries: int, retry_after: float | None) -> float:
+        asked.append(retry_after)
+        return 0.001
+
+    async with ApifyRuns("t", base_url=fake_api.base_url, retries=Retries(delay=delay)) as c:
+        await c.get("r1")
+    assert asked[0] == 2.0
+    assert asked[1] is not None and 1.0 < asked[1] <= 3.0  # an HTTP date, a second granular
+    assert asked[2:] == [None, None]  # unreadable, and absent
+
+
+async def test_retry_after_is_waited_out(fake_api: FakeApi) -> None:
+    limited = json_reply(429, {"error": {"type": "rate-limit-exceeded"}}, {"Retry-After": "1"})
+    fake_api.reply = in_turn(limited, OK)
+    async with ApifyRuns("t", base_url=fake_api.base_url) as client:
+        started = anyio.current_time()
+        await client.get("r1")
+        assert anyio.current_time() - started >= 1.0
+
+
+async def test_retry_after_is_capped(fake_api: FakeApi) -> None:
+    limited = json_reply(429, {"error": {"type": "rate-limit-exceeded"}}, {"Retry-After": "30"})
+    fake_api.reply = in_turn(limited, OK)
+    retries = Retries(max_retry_after_secs=0.2)
+    async with ApifyRuns("t", base_url=fake_api.base_url, retries=retries) as client:
+        started = anyio.current_time()
+        await client.get("r1")
+        assert 0.2 <= anyio.current_time() - started < 2.0
+
+
+async def test_waits_grow_exponentially_with_full_jitter(
+    fake_api: FakeApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "apify_runs_async.retries")
+    fake_api.reply = UNAVAILABLE
+    retries = Retries(max_tries=6, first_delay_secs=0.01, max_delay_secs=0.04)
+    async with ApifyRuns("t", base_url=fake_api.base_url, retries=retries) as client:
+        with pytest.raises(ServerError):
+            await client.get("r1")
+    waits = [float(m[1]) for m in re.finditer(r"try \d+ in ([\d.]+) s", caplog.text)]
+    ceilings = [0.01, 0.02, 0.04, 0.04, 0.04]
+    assert len(waits) == len(ceilings)
+    assert all(0 <= wait <= ceiling + 0.005 for wait, ceiling in zip(waits, ceilings, strict=True))
+    assert len(set(waits)) > 1  # jittered, not fixed
+
+
+# --- Abort and delete: a refusal after a try in doubt ------------------------------------------
+
+
+async def test_delete_counts_a_404_after_a_dropped_try_as_done(
+    client: ApifyRuns, fake_api: FakeApi
+) -> None:
+    fake_api.reply = in_turn(drop, error_reply(404, "record-not-found", "no such run"))
+    await client.delete("r1")
+    assert len(fake_api.requests) == 2
+
+
+async def test_delete_of_a_missing_run_still_fails(client: ApifyRuns, fake_api: FakeApi) -> None:
+    # A 429 is refused before any work: it leaves no doubt, so the 404 after it is real.
+    fake_api.reply = in_turn(
+        error_reply(429, "rate-limit-exceeded", "slow"),
+        error_reply(404, "record-not-found", "no such run"),
+    )
+    with pytest.raises(NotFoundError):
+        await client.delete("r1")
+    assert len(fake_api.requests) == 2
+
+
+async def test_abort_after_a_dropped_try_returns_the_aborted_run(
+    client: ApifyRuns, fake_api: FakeApi
+) -> None:
+    fake_api.reply = in_turn(
+        drop,
+        error_reply(400, "job-finished", "Cannot abort the run: it has already finished."),
+        json_reply(200, run_body(status="ABORTED")),
+    )
+    run = await client.abort("r1")
+    assert run.status is RunStatus.ABORTED
+    assert sent(fake_api) == [
+        "POST /v2/actor-runs/r1/abort",
+        "POST /v2/actor-runs/r1/abort",
+        "GET /v2/actor-runs/r1",
+    ]
+
+
+async def test_abort_of_a_run_that_succeeded_meanwhile_still_fails(
+    client: ApifyRuns, fake_api: FakeApi
+) -> None:
+    fake_api.reply = in_turn(
+        drop,
+        error_reply(400, "job-finished", "Cannot abort the run: it has already finished."),
+        json_reply(200, run_body(status="SUCCEEDED")),
+    )
+    with pytest.raises(BadRequestError, match="job-finished"):
+        await client.abort("r1")
+
+
+# --- Start: found by its nonce, never sent twice blindly ---------------------------------------
+
+
+def _nonce(user_agent: str) -> str:
+    found = re.search(r"nonce/(\w+)", user_agent)
+    assert found is not None, user_agent
+    return found[1]
+
+
+async def test_a_start_that_failed_plainly_is_looked_for_then_sent_again(
+    client: ApifyRuns, fake_api: FakeApi
+) -> None:
+    fake_api.reply = in_turn(UNAVAILABLE, json_reply(200, run_list("someone else")), OK)
+    run = await client.start("me~actor", {"a": 1})
+    assert run.id == RUN["id"]
+    assert sent(fake_api) == [
+        "POST /v2/actors/me~actor/runs",
+        "GET /v2/actors/me~actor/runs",
+        "POST /v2/actors/me~actor/runs",
+    ]
+    first, lookup, second = fake_api.requests
+    assert _nonce(first.headers["User-Agent"]) != _nonce(second.headers["User-Agent"])
+    assert lookup.query["desc"] == "true" and "startedAfter" in lookup.query
+    assert json.loads(second.body) == {"a": 1}
+
+
+async def test_a_start_whose_answer_was_lost_is_adopted(
+    client: ApifyRuns, fake_api: FakeApi
+) -> None:
+    started_by_us: list[str] = []
+
+    async def lost(request: web.Request) -> web.StreamResponse:
+        started_by_us.append(request.headers["User-Agent"])
+        return await drop(request)
+
+    async def listing(request: web.Request) -> web.StreamResponse:
+        return await json_reply(200, run_list("other", started_by_us[0]))(request)
+
+    fake_api.reply = in_turn(lost, listing, json_reply(200, run_body(id="run1")))
+    run = await client.start("me~actor")
+    assert run.id == "run1"
+    assert sent(fake_api) == [
+        "POST /v2/actors/me~actor/runs",
+        "GET /v2/actors/me~actor/runs",
+        "GET /v2/actor-runs/run1",  # the whole run, as start returns it
+    ]
+
+
+async def test_a_rate_limited_start_is_sent_again_without_looking(
+    client: ApifyRuns, fake_api: FakeApi
+) -> None:
+    fake_api.reply = in_turn(error_reply(429, "rate-limit-exceeded", "slow down"), OK)
+    await client.start("me~actor")
+    assert sent(fake_api) == ["POST /v2/actors/me~actor/runs"] * 2
+
+
+async def test_a_start_that_cannot_be_checked_is_uncertain_not_repeated(
+    client: ApifyRuns, fake_api: FakeApi
+) -> None:
+    fake_api.reply = in_turn(drop, error_reply(403, "insufficient-permissions", "no listing"))
+    with pytest.raises(UncertainOutcomeError) as caught:
+        await client.start("me~actor")
+    error = caught.value
+    assert [r.method for r in fake_api.requests].count("POST") == 1
+    assert error.nonce == _nonce(fake_api.requests[0].headers["User-Agent"])
+    assert f"nonce/{error.nonce}" in str(error)
+    assert "no listing" in str(error) and "POST /v2/actors/me~actor/runs" in str(error)
+    assert isinstance(error.__cause__, ApifyConnectionError)
+
+
+async def test_a_start_that_kept_failing_plainly_raises_its_own_error(
+    fake_api: FakeApi,
+) -> None:
+    fake_api.reply = _by_method(post=UNAVAILABLE, get=json_reply(200, run_list()))
+    retries = Retries(max_tries=3, delay=lambda tries, retry_after: 0.001)
+    async with ApifyRuns("t", base_url=fake_api.base_url, retries=retries) as client:
+        with pytest.raises(ServerError, match="503"):
+            await client.start("me~actor")
+    # Each failed try was checked before the next, and the last one before giving up.
+    assert sent(fake_api) == ["POST /v2/actors/me~actor/runs", "GET /v2/actors/me~actor/runs"] * 3
+
+
+def _by_method(*, post: Reply, get: Reply) -> Reply:
+    async def reply(request: web.Request) -> web.StreamResponse:
+        return await (post if request.method == "POST" else get)(request)
+
+    return reply
+
+
+async def test_one_try_sends_a_start_once_and_reports_what_happened(
+    fake_api: FakeApi,
+) -> None:
+    fake_api.reply = drop
+    async with ApifyRuns("t", base_url=fake_api.base_url, retries=ONE_TRY) as client:
+        with pytest.raises(ApifyConnectionError) as caught:
+            await client.start("me~actor")
+    assert caught.value.maybe_processed
+    assert sent(fake_api) == ["POST /v2/actors/me~actor/runs"]
+
+
+# --- Metamorph, reboot, resurrect: counted before and after ------------------------------------
+
+
+async def test_a_lost_metamorph_is_adopted(client: ApifyRuns, fake_api: FakeApi) -> None:
+    morphed = {"createdAt": "2019-11-30T07:39:24.202Z", "actorId": "x", "buildId": "y"}
+    fake_api.reply = in_turn(
+        json_reply(200, run_body(status="RUNNING")),
+        drop,
+        json_reply(200, run_body(status="RUNNING", metamorphs=[morphed])),
+    )
+    run = await client.metamorph("r1", target_actor_id="me~other")
+    assert run.metamorphs is not None and len(run.metamorphs) == 1
+    assert sent(fake_api) == [
+        "GET /v2/actor-runs/r1",
+        "POST /v2/actor-runs/r1/metamorph",
+        "GET /v2/actor-runs/r1",
+    ]
+
+
+async def test_a_reboot_that_left_no_trace_is_sent_again(
+    client: ApifyRuns, fake_api: FakeApi
+) -> None:
+    running = json_reply(200, run_body(status="RUNNING", stats={"rebootCount": 2}))
+    rebooted = json_reply(200, run_body(status="RUNNING", stats={"rebootCount": 3}))
+    fake_api.reply = in_turn(running, UNAVAILABLE, running, rebooted)
+    run = await client.reboot("r1")
+    assert run.stats.reboot_count == 3
+    assert sent(fake_api) == [
+        "GET /v2/actor-runs/r1",
+        "POST /v2/actor-runs/r1/reboot",
+        "GET /v2/actor-runs/r1",
+        "POST /v2/actor-runs/r1/reboot",
+    ]
+
+
+async def test_a_resurrect_done_twice_meanwhile_is_uncertain(
+    client: ApifyRuns, fake_api: FakeApi
+) -> None:
+    fake_api.reply = in_turn(
+        json_reply(200, run_body(stats={"resurrectCount": 1})),
+        drop,
+        json_reply(200, run_body(status="RUNNING", stats={"resurrectCount": 3})),
+    )
+    with pytest.raises(UncertainOutcomeError, match="done 2 times") as caught:
+        await client.resurrect("r1")
+    assert caught.value.run is not None and caught.value.run.stats.resurrect_count == 3
+    assert [r.method for r in fake_api.requests].count("POST") == 1
+
+
+async def test_a_change_to_a_missing_run_is_not_found_before_any_post(
+    client: ApifyRuns, fake_api: FakeApi
+) -> None:
+    fake_api.reply = error_reply(404, "record-not-found", "no such run")
+    with pytest.raises(NotFoundError, match="POST /v2/actor-runs/r1/reboot"):
+        await client.reboot("r1")
+    assert sent(fake_api) == ["GET /v2/actor-runs/r1"]
+
+
+# --- The overall deadline ---------------------------------------------------------------------
+
+
+def _slow(secs: float, then: Reply = OK) -> Reply:
+    async def reply(request: web.Request) -> web.StreamResponse:
+        await anyio.sleep(secs)
+        return await then(request)
+
+    return reply
+
+
+async def test_the_total_timeout_bounds_a_call_with_its_retries(fake_api: FakeApi) -> None:
+    fake_api.reply = UNAVAILABLE
+    retries = Retries(max_tries=1000, delay=lambda tries, retry_after: 0.05)
+    async with ApifyRuns(
+        "t", base_url=fake_api.base_url, retries=retries, timeouts=Timeouts(total=0.5)
+    ) as client:
+        started = anyio.current_time()
+        with pytest.raises(
+            ApifyTimeoutError, match=r"GET /v2/actor-runs/r1: no answer within 0.5 s"
+        ):
+            await client.get("r1")
+        assert anyio.current_time() - started < 1.5
+    assert 2 <= len(fake_api.requests) < 20
+
+
+async def test_the_total_timeout_is_stretched_by_a_long_poll(fake_api: FakeApi) -> None:
+    fake_api.reply = _slow(0.8)
+    async with ApifyRuns("t", base_url=fake_api.base_url, timeouts=Timeouts(total=0.5)) as client:
+        assert await client.get("r1", wait_for_finish=1) is not None
+
+
+async def test_a_start_out_of_time_in_doubt_is_uncertain(fake_api: FakeApi) -> None:
+    fake_api.reply = _slow(2)
+    async with ApifyRuns(
+        "t", base_url=fake_api.base_url, timeouts=Timeouts(total=0.3), retries=FAST_RETRIES
+    ) as client:
+        with pytest.raises(UncertainOutcomeError, match=r"no answer within 0\.3 s") as caught:
+            await client.start("me~actor")
+    assert caught.value.nonce is not None
+    assert isinstance(caught.value.__cause__, ApifyTimeoutError)
+
+
+async def test_the_total_timeout_composes_with_fail_after(fake_api: FakeApi) -> None:
+    fake_api.reply = _slow(2)
+    async with ApifyRuns("t", base_url=fake_api.base_url, timeouts=Timeouts(total=0.2)) as client:
+        # The caller's deadline is later: the client's own ends the call, as its own error.
+        with anyio.fail_after(5):
+            with pytest.raises(ApifyTimeoutError):
+                await client.get("r1")
+        # The caller's deadline is sooner: it wins, as anyio's plain TimeoutError.
+        with pytest.raises(TimeoutError) as caught:
+            with anyio.fail_after(0.1):
+                await client.get("r1", retries=ONE_TRY)
+        assert not isinstance(caught.value, ApifyTimeoutError)
+
+
+async def test_rate_limit_errors_carry_retry_after(fake_api: FakeApi) -> None:
+    fake_api.reply = json_reply(
+        429, {"error": {"type": "rate-limit-exceeded", "message": "slow"}}, {"Retry-After": "7"}
+    )
+    async with ApifyRuns("t", base_url=fake_api.base_url, retries=ONE_TRY) as client:
+        with pytest.raises(RateLimitError) as caught:
+            await client.get("r1")
+    assert caught.value.retry_after == 7.0
