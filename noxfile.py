@@ -42,6 +42,7 @@ def bench(session: nox.Session) -> None:
         "--name=many_runs_gc_tuned",
         *session.posargs,
     )
+    session.run("python", "benchmarks/soak.py")
 
 
 @nox.session

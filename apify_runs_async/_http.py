@@ -145,6 +145,7 @@ class Transport:
                     "%s %s -> %d (%.1f ms)", request.method, request.path, status, elapsed_ms
                 )
             return Response(status, response_headers, body)
+        logger.debug("%s", failure)  # names the method and path
         raise failure  # outside the except block: nothing of aiohttp's is chained to it
 
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 import backoff
 
 from . import _validation as check
-from ._errors import ApiError, ApifyError, ApifyTimeoutError, TransportError
+from ._errors import ApiError, ApifyError, ApifyTimeoutError, InvalidResponseError, TransportError
 from ._http import Request
 
 logger = logging.getLogger("apify_runs_async.retries")
@@ -88,10 +88,13 @@ def maybe_took_effect(error: BaseException) -> bool:
     """Whether the failed request may have been carried out by the server all the same.
 
     A 429 is refused before any work; a 408 or 5xx may come from a proxy that gave up while
-    the API went on; a dropped connection or a read timeout leaves it open.
+    the API went on; a dropped connection or a read timeout leaves it open; and a success
+    whose body could not be read did take effect.
     """
     if isinstance(error, TransportError):
         return error.maybe_processed
+    if isinstance(error, InvalidResponseError):
+        return 200 <= error.status < 300
     return isinstance(error, ApiError) and (error.status == 408 or error.status >= 500)
 
 

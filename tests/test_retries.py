@@ -341,6 +341,25 @@ async def test_a_start_whose_answer_was_lost_is_adopted(
     ]
 
 
+async def test_a_start_answered_with_an_unreadable_run_is_adopted(
+    client: ApifyRuns, fake_api: FakeApi
+) -> None:
+    # The 201 says the run exists, though its body is not a run: look it up, don't start again.
+    agents: list[str] = []
+
+    async def created(request: web.Request) -> web.StreamResponse:
+        agents.append(request.headers["User-Agent"])
+        return await json_reply(201, {"data": {"id": 17}})(request)
+
+    async def listing(request: web.Request) -> web.StreamResponse:
+        return await json_reply(200, run_list(agents[0]))(request)
+
+    fake_api.reply = in_turn(created, listing, json_reply(200, run_body(id="run0")))
+    run = await client.start("me~actor")
+    assert run.id == "run0"
+    assert [r.method for r in fake_api.requests] == ["POST", "GET", "GET"]
+
+
 async def test_a_rate_limited_start_is_sent_again_without_looking(
     client: ApifyRuns, fake_api: FakeApi
 ) -> None:
