@@ -119,9 +119,13 @@ class ApifyRuns:
         allow_insecure_http: bool = False,
     ) -> None:
         token = resolve_token(token)
-        self.base_url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
-        self.timeouts = timeouts if timeouts is not None else Timeouts()
+        insecure = check.flag(allow_insecure_http, "allow_insecure_http")
+        self.base_url = resolve_base_url(base_url, allow_insecure_http=insecure)
+        self.timeouts = _instance(timeouts, Timeouts, "timeouts") or Timeouts()
         self.retries = _check_retries(retries, "retries")
+        _instance(session, aiohttp.ClientSession, "session")
+        _instance(rate_limits, RateLimits, "rate_limits")
+        _instance(limit_cool_down, CoolDown, "limit_cool_down")
         self._body_limits = BodyLimits(
             check.positive_int(max_response_bytes, "max_response_bytes"),
             check.positive_int(max_record_bytes, "max_record_bytes"),
@@ -476,6 +480,7 @@ class ApifyRuns:
         >>> result.run.status, result.output.json() if result.output else None
         """
         _check_wait(wait_secs)
+        check.flag(raise_on_failure, "raise_on_failure")
         run = await self.start(actor_id, run_input, retries=retries, **options)
         return await self._finish_call(run, wait_secs, raise_on_failure, self._policy(retries))
 
@@ -491,6 +496,7 @@ class ApifyRuns:
     ) -> CallResult:
         """`call` for a saved task: start it, wait for its end, return it with its OUTPUT."""
         _check_wait(wait_secs)
+        check.flag(raise_on_failure, "raise_on_failure")
         run = await self.start_task(task_id, task_input, retries=retries, **options)
         return await self._finish_call(run, wait_secs, raise_on_failure, self._policy(retries))
 
@@ -513,6 +519,7 @@ class ApifyRuns:
         ...         print(run_id, run.status, run.status_message)
         """
         _check_poll_interval(poll_interval)
+        _many(runs, "runs")
         policy = self._policy(retries)
 
         async def follow(ref: RunRef, emit: Emit[tuple[str, Run]]) -> None:
@@ -539,6 +546,7 @@ class ApifyRuns:
         ...     async for run in finished:
         ...         print(run.id, run.status)
         """
+        _many(runs, "runs")
         policy = self._policy(retries)
 
         async def wait(ref: RunRef, emit: Emit[Run]) -> None:
@@ -574,7 +582,9 @@ class ApifyRuns:
         """
         actor_id = check.actor_id(actor_id, "actor_id")
         concurrency = check.positive_int(concurrency, "concurrency")
+        _many(inputs, "inputs")
         _check_wait(wait_secs)
+        check.flag(raise_on_failure, "raise_on_failure")
         _check_start_options(options)
         if retries is not None:
             _check_retries(retries, "retries")
@@ -716,6 +726,19 @@ def _check_retries(retries: Retries, name: str) -> Retries:
     return retries
 
 
+def _instance(value: T | None, cls: type[T], name: str) -> T | None:
+    """`value` if it is a `cls` or None; a TypeError naming the argument otherwise."""
+    if value is not None and not isinstance(value, cls):
+        raise TypeError(f"{name} must be a {cls.__name__} or None, got {type(value).__name__}")
+    return value
+
+
+def _many(values: object, name: str) -> None:
+    """A str is an iterable too, but surely not the runs or inputs meant."""
+    if isinstance(values, str | bytes):
+        raise TypeError(f"{name} must be a list or an iterable of them, not a single str")
+
+
 def _run_path(run_id: str) -> str:
     return f"/v2/actor-runs/{check.resource_id(run_id, 'run_id')}"
 
@@ -758,7 +781,7 @@ def _once_per_run() -> Callable[[RunRef], RunRef | None]:
     seen: set[str] = set()
 
     def once(ref: RunRef) -> RunRef | None:
-        run_id = ref.id if isinstance(ref, Run) else check.resource_id(ref, "run_id")
+        run_id = check.resource_id(ref.id if isinstance(ref, Run) else ref, "run_id")
         if run_id in seen:
             return None
         seen.add(run_id)

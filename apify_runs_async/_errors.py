@@ -56,12 +56,19 @@ __all__ = [
 
 
 _EXCERPT_CHARS = 200
+_MESSAGE_CHARS = 1000
 
 
 def excerpt(body: bytes) -> str:
     """The start of a response body, for error messages."""
-    text = body[: _EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
-    return text[:_EXCERPT_CHARS] + ("..." if len(text) > _EXCERPT_CHARS else "")
+    return shortened(body[: _EXCERPT_CHARS * 4].decode("utf-8", errors="replace"), _EXCERPT_CHARS)
+
+
+def shortened(text: str, limit: int = _MESSAGE_CHARS) -> str:
+    """Server text made safe for a message or a log line: one line, no control characters
+    (which could forge log lines or move a terminal's cursor), at most `limit` characters."""
+    clean = "".join(char if char.isprintable() else " " for char in text[: limit + 1])
+    return clean[:limit] + ("..." if len(clean) > limit else "")
 
 
 class ApifyError(Exception):

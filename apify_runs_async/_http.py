@@ -167,20 +167,25 @@ async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
 
     A plain body's declared length is checked before reading. A compressed one is counted as
     it is decoded, since a small compressed body can unpack to gigabytes; so is a body without
-    a length.
+    a length. An error's body is cut at `limit` instead: its start is all its message shows.
     """
     length = response.content_length
-    if "Content-Encoding" not in response.headers and length is not None:
-        if length > limit:
-            raise _TooLarge(limit, "")
+    plain = "Content-Encoding" not in response.headers
+    if plain and length is not None and length <= limit:
         return await response.read()  # aiohttp reads exactly `length` bytes
+    is_error = response.status >= 400
+    if plain and length is not None and not is_error:
+        raise _TooLarge(limit, "")
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_any():
         size += len(chunk)
         chunks.append(chunk)
         if size > limit:
-            raise _TooLarge(limit, excerpt(b"".join(chunks)))
+            body = b"".join(chunks)
+            if is_error:
+                return body[:limit]
+            raise _TooLarge(limit, excerpt(body))
     return b"".join(chunks)
 
 

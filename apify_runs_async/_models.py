@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
+from . import _validation as check
 from ._status import GeneralAccess, RunOrigin, RunStatus
 
 if TYPE_CHECKING:
@@ -321,6 +322,7 @@ class Run(_Model):
     platform_usage_billing_model: str | None = None
 
     def __post_init__(self) -> None:
+        check.resource_id(self.id, "the run's id")  # it goes into URLs: a hostile one must not
         self.status = _open_enum(self.status, _STATUSES)
         if self.general_access is not None:
             self.general_access = _open_enum(self.general_access, _ACCESS)
@@ -392,6 +394,9 @@ class RunListItem(_Model):
 
     id: str
     meta: RunMeta
+
+    def __post_init__(self) -> None:
+        check.resource_id(self.id, "the run's id")
 
 
 class RunListPage(_Model):

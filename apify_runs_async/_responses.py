@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import msgspec
 
-from ._errors import ApiError, InvalidResponseError, api_error, excerpt
+from ._errors import ApiError, InvalidResponseError, api_error, excerpt, shortened
 from ._http import Request, Response
 from ._models import (
     DataEnvelope,
@@ -41,8 +41,8 @@ def _error_detail(response: Response) -> tuple[str | None, str]:
 def error_for(request: Request, response: Response) -> ApiError:
     """The exception for an error response, with the server's own type and message."""
     error_type, message = _error_detail(response)
-    if not message:  # not the API's shape: a proxy's page, say; show what it was instead
-        message = excerpt(response.body) or "(empty body)"
+    # Not the API's shape (a proxy's page, say): show what it was instead.
+    message = shortened(message) if message else excerpt(response.body) or "(empty body)"
     return api_error(
         request.method,
         request.path,

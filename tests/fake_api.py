@@ -41,6 +41,24 @@ def error_reply(status: int, error_type: str, message: str) -> Reply:
     return json_reply(status, {"error": {"type": error_type, "message": message}})
 
 
+def in_turn(*replies: Reply) -> Reply:
+    """Each reply once, in order; the last one for every request after that."""
+    left = list(replies)
+
+    async def reply(request: web.Request) -> web.StreamResponse:
+        answer = left.pop(0) if len(left) > 1 else left[0]
+        return await answer(request)
+
+    return reply
+
+
+async def drop(request: web.Request) -> web.StreamResponse:
+    """Close the connection without an answer."""
+    assert request.transport is not None
+    request.transport.close()
+    return web.Response()
+
+
 class FakeApi:
     def __init__(self) -> None:
         self.requests: list[Received] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from apify_runs_async import Retries
 
 FAST_RETRIES = Retries(delay=lambda tries, retry_after: 0.001)
@@ -9,3 +11,21 @@ FAST_RETRIES = Retries(delay=lambda tries, retry_after: 0.001)
 
 ONE_TRY = Retries(max_tries=1)
 """No retries: for tests about how a single failure reads."""
+
+
+def everything_about(error: BaseException) -> list[str]:
+    """What a traceback, a log or a debugger could show of an error and every error it links
+    to, however deep the chain of causes and contexts goes."""
+    texts: list[str] = []
+    todo: list[BaseException] = [error]
+    seen: set[int] = set()
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        texts += [str(current), repr(current), repr(current.args)]
+        with contextlib.suppress(TypeError):  # some C-level exceptions have no __dict__
+            texts.append(repr(vars(current)))
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return texts

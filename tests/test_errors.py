@@ -33,7 +33,7 @@ from apify_runs_async import (
     UnauthorizedError,
 )
 from tests.fake_api import FakeApi, error_reply, json_reply, raw_server
-from tests.helpers import FAST_RETRIES, ONE_TRY
+from tests.helpers import FAST_RETRIES, ONE_TRY, everything_about
 from tests.spec import run_response_examples
 
 pytestmark = pytest.mark.anyio
@@ -221,7 +221,7 @@ async def test_the_token_never_leaks(fake_api: FakeApi, caplog: pytest.LogCaptur
             fake_api.reply = reply
             with pytest.raises(ApifyError) as caught:
                 await c.start("a~b", {"x": 1})
-            seen += _everything_about(caught.value)
+            seen += everything_about(caught.value)
         seen.append(repr(c.run("r1")))
 
         async def redirect_loop(request: web.Request) -> web.Response:
@@ -230,29 +230,20 @@ async def test_the_token_never_leaks(fake_api: FakeApi, caplog: pytest.LogCaptur
         fake_api.reply = redirect_loop  # aiohttp's TooManyRedirects carries the headers
         with pytest.raises(ApifyConnectionError) as caught:
             await c.get_record("r1")
-        seen += _everything_about(caught.value)
+        seen += everything_about(caught.value)
     async with (
         raw_server(b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n") as url,
         ApifyRuns(TOKEN, base_url=url) as c,
     ):
         with pytest.raises(ApifyConnectionError) as caught:
             await c.get("r1")
-        seen += _everything_about(caught.value)
+        seen += everything_about(caught.value)
     assert caplog.records, "the client should log its requests at DEBUG"
     seen.append(caplog.text)
     for request in fake_api.requests:
         assert request.headers["Authorization"] == f"Bearer {TOKEN}"
         seen += [request.path, repr(request.query)]
     assert not [text for text in seen if TOKEN in text]
-
-
-def _everything_about(error: BaseException) -> list[str]:
-    """What a traceback, a log or a debugger could show of an error and all it links to."""
-    texts = [str(error), repr(error), repr(vars(error))]
-    for linked in (error.__cause__, error.__context__):
-        if linked is not None:
-            texts += [repr(linked), repr(vars(linked))]
-    return texts
 
 
 @pytest.mark.parametrize(

@@ -726,7 +726,7 @@ def run_bodies(draw: st.DrawFn) -> dict[str, Any]:
     """`{"data": run}`: the spec's example, every field redrawn within what the API may send."""
     body = example()
     data = body["data"]
-    data["id"] = draw(st.text(max_size=20))
+    data["id"] = draw(valid_ids)  # anything else is refused: see the next test
     data["status"] = draw(statuses)
     data["statusMessage"] = draw(st.none() | st.text(max_size=30))
     data["startedAt"] = draw(timestamps)
@@ -826,6 +826,18 @@ def test_a_run_the_api_may_send_decodes_to_its_own_fields(body: dict[str, Any]) 
         assert_pricing_decoded_as(run.pricing_info, data["pricingInfo"])
     # The client's own path from a response to a Run gives the same run.
     assert responses.run(GET_RUN, ok_response(json.dumps(body).encode())) == run
+
+
+@settings(max_examples=100, deadline=None)
+@given(body=run_bodies(), breaker=st.sampled_from(URL_BREAKERS), at=st.integers(0, 20))
+def test_a_run_id_that_would_change_a_url_is_refused(
+    body: dict[str, Any], breaker: str, at: int
+) -> None:
+    # The id goes into every later URL: from a hostile server it must not reach one.
+    run_id = body["data"]["id"]
+    body["data"]["id"] = run_id[:at] + breaker + run_id[at:]
+    with pytest.raises(InvalidResponseError, match="is not a run"):
+        responses.run(GET_RUN, ok_response(json.dumps(body).encode()))
 
 
 @settings(max_examples=100, deadline=None)
@@ -950,8 +962,8 @@ def test_a_body_that_is_not_a_run_is_an_invalid_response_with_an_excerpt(
     assert ("is not valid JSON" in str(error)) != ("is not a run" in str(error))
     if reason is not None:
         assert reason in str(error)
-    # The excerpt is the start of the body, as text, cut at 200 characters.
-    text = body.decode("utf-8", errors="replace")
+    # The excerpt is the start of the body, as printable text, cut at 200 characters.
+    text = "".join(c if c.isprintable() else " " for c in body.decode("utf-8", errors="replace"))
     start = error.excerpt.removesuffix("...") if len(text) > 200 else error.excerpt
     assert text.startswith(start)
     assert len(start) == min(len(text), 200)

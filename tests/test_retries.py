@@ -36,7 +36,7 @@ from apify_runs_async import (
     UnauthorizedError,
     UncertainOutcomeError,
 )
-from tests.fake_api import FakeApi, Reply, error_reply, json_reply
+from tests.fake_api import FakeApi, Reply, drop, error_reply, in_turn, json_reply
 from tests.helpers import FAST_RETRIES, ONE_TRY
 from tests.spec import run_response_examples
 
@@ -69,24 +69,6 @@ def run_list(*user_agents: str) -> dict[str, Any]:
             "items": items,
         }
     }
-
-
-async def drop(request: web.Request) -> web.StreamResponse:
-    """Close the connection without an answer."""
-    assert request.transport is not None
-    request.transport.close()
-    return web.Response()
-
-
-def in_turn(*replies: Reply) -> Reply:
-    """Answer each request with the next reply; the last one answers all that follow."""
-    left = list(replies)
-
-    async def reply(request: web.Request) -> web.StreamResponse:
-        answer = left.pop(0) if len(left) > 1 else left[0]
-        return await answer(request)
-
-    return reply
 
 
 OK = json_reply(200, run_body())
