@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import random
 import resource
@@ -25,18 +24,17 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 import anyio
 import psutil
+from common import percentile, save
 
 from apify_runs_async import ApifyRuns, Run
 from apify_runs_async.emulator import emulator_process
 
-RESULTS = Path(__file__).parent / "results"
 STARTS_IN_FLIGHT = 64  # starts under way at once: enough to reach 400 a second
 
 
@@ -94,11 +92,6 @@ def scripted_input(rng: random.Random, min_secs: float, max_secs: float, fail_ra
         ],
         "outcome": "FAILED" if rng.random() < fail_ratio else "SUCCEEDED",
     }
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 async def follow_many(args: argparse.Namespace, base_url: str, token: str) -> dict[str, Any]:
@@ -235,8 +228,7 @@ def main() -> None:
     result["gc_threshold"] = list(gc.get_threshold())
     result["targets"] = {name: check(result) for name, check in TARGETS.items()}
 
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    save(args.name, result)
     width = max(map(len, result))
     for key, value in result.items():
         if key != "targets":

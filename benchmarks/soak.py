@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import logging
 import math
 import random
@@ -22,16 +21,15 @@ import sys
 import time
 import warnings
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import anyio
+from common import save
 
 from apify_runs_async import ApifyRuns, Retries, Run
 from apify_runs_async.emulator import EmulatorProcess, emulator_process
 
-RESULTS = Path(__file__).parent / "results"
 FAULT_KINDS = ("status503", "status500", "status429", "reset_before", "reset_after", "truncate")
 STARTS_IN_FLIGHT = 50
 
@@ -178,8 +176,7 @@ def main() -> None:
         "asyncio_complaints": tally.asyncio_complaints,
         "pending_tasks": len(pending),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(figures, indent=2) + "\n")
+    save(args.name, figures)
     width = max(map(len, figures))
     for key, value in figures.items():
         print(f"{key:<{width}}  {value}")
