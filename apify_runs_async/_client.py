@@ -634,6 +634,8 @@ class ApifyRuns:
     ) -> T:
         """A request that is safe to repeat, with retries, within `Timeouts.total`."""
         attempt = functools.partial(self._send, request, interpret)
+        if self.timeouts.total is None:  # the common case, without a layer for the deadline
+            return await with_retries(attempt, retries)
         return await self._bounded(request, with_retries(attempt, retries))
 
     async def _bounded(self, request: Request, operation: Awaitable[T]) -> T:

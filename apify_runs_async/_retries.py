@@ -60,9 +60,9 @@ class Retries:
 
     def _waits(self) -> Generator[float | None, BaseException | None, None]:
         """backoff's wait generator: it is sent each failure and yields the wait after it."""
+        failure = yield None  # set up for every call: nothing more until a try fails
         ceilings = backoff.expo(factor=self.first_delay_secs, max_value=self.max_delay_secs)
         next(ceilings)  # backoff's generators start with an empty step
-        failure = yield None
         tries = 0
         while True:
             tries += 1
