@@ -15,6 +15,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self, TypedDict, TypeVar, Unpack
@@ -142,11 +143,7 @@ class ApifyRuns:
         self._state = _State.UNOPENED
         self._transport: Transport | None = None
         self._rate_limits = rate_limits
-        self._send_start = (
-            self._start_once
-            if limit_cool_down is None
-            else limit_cool_down.retrying(self._start_once)
-        )
+        self._limit_cool_down = limit_cool_down
 
     def __repr__(self) -> str:
         token = "set" if self._has_token else "none"
@@ -237,7 +234,7 @@ class ApifyRuns:
             params["forcePermissionLevel"] = check.permission_level(force_permission_level)
         body, body_type = _encode_input(run_input, content_type, "run_input")
         request = Request("POST", path, params, body, body_type, _hold(params))
-        return await self._send_start(request, self._policy(retries))
+        return await self._start_once(request, self._policy(retries))
 
     async def start_task(
         self,
@@ -270,7 +267,7 @@ class ApifyRuns:
         )
         body, body_type = _encode_input(task_input, None, "task_input")
         request = Request("POST", path, params, body, body_type, _hold(params))
-        return await self._send_start(request, self._policy(retries))
+        return await self._start_once(request, self._policy(retries))
 
     # --- One run ------------------------------------------------------------------------------
 
@@ -406,7 +403,7 @@ class ApifyRuns:
         request = Request("DELETE", _run_path(run_id))
 
         async def deleted_before(error: ApifyError) -> None:
-            if not isinstance(error, NotFoundError):
+            if not (isinstance(error, NotFoundError) and error.error_type == "record-not-found"):
                 raise error
 
         attempt = functools.partial(self._send, request, _responses.no_content)
@@ -643,16 +640,19 @@ class ApifyRuns:
         total = self.timeouts.total
         if total is None:
             return await operation
-        with anyio.move_on_after(total + request.long_poll_secs):
+        secs = total + request.long_poll_secs
+        with anyio.move_on_after(secs):
             return await operation
-        raise out_of_time(request, total, maybe_processed=True)
+        raise out_of_time(request, secs, maybe_processed=True)
 
     async def _get_run(self, run_id: str, hold: int, retries: Retries) -> Run | None:
         params = {"waitForFinish": str(hold)} if hold else None
         request = Request("GET", f"/v2/actor-runs/{run_id}", params, long_poll_secs=hold)
         return await self._fetch(request, _responses.run_or_none, retries)
 
-    async def _list_runs(self, request: Request, retries: Retries) -> RunListPage:
+    async def _list_runs(
+        self, request: Request, retries: Retries
+    ) -> tuple[RunListPage, datetime | None]:
         return await self._fetch(request, _responses.run_list, retries)
 
     async def _start_once(self, request: Request, retries: Retries) -> Run:
@@ -664,7 +664,7 @@ class ApifyRuns:
             functools.partial(self._list_runs, retries=retries),
             functools.partial(self._get_run, retries=retries),
         )
-        return await self._once_only(change, retries)
+        return await self._once_only(change, retries, self._limit_cool_down)
 
     async def _change(
         self,
@@ -684,13 +684,12 @@ class ApifyRuns:
         )
         return await self._once_only(change, policy)
 
-    async def _once_only(self, change: _reconcile.Change, retries: Retries) -> Run:
-        request = change.request
-        if retries.max_tries == 1:  # no retries: one try, and its failure as it is
-            return await self._bounded(request, change.send())
+    async def _once_only(
+        self, change: _reconcile.Change, retries: Retries, cool_down: CoolDown | None = None
+    ) -> Run:
         total = self.timeouts.total
-        deadline = None if total is None else total + request.long_poll_secs
-        return await _reconcile.once_only(change, retries, deadline)
+        deadline = None if total is None else total + change.request.long_poll_secs
+        return await _reconcile.once_only(change, retries, deadline, cool_down)
 
     def _watch(
         self,

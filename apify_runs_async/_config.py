@@ -31,10 +31,12 @@ class Timeouts:
     pool is not bounded, as runs being followed hold theirs for up to a minute (bound a whole
     call with `anyio.fail_after` instead). `read` bounds the wait for each chunk of a
     response; a long-poll (`waitForFinish`) extends it by the time the server may hold the
-    request, so a long-poll never trips it. `total` (None: no limit) bounds each call as a
-    whole, retries and their waits included, and is extended by a long-poll's hold in the
-    same way; a call past it raises `ApifyTimeoutError`, or `UncertainOutcomeError` if a
-    start or other change may have happened meanwhile. It composes with `anyio.fail_after`
+    request, so a long-poll never trips it; a whole response body must also arrive within
+    `read`. `total` (None: no limit) bounds each request of a call together with its retries,
+    their waits and the checks a start makes, extended by a long-poll's hold; past it the call
+    raises `ApifyTimeoutError`, or `UncertainOutcomeError` if a start or other change may have
+    happened meanwhile. It bounds each request of `wait_for_finish` or `watch`, not the whole
+    wait: use `wait_secs` or `anyio.fail_after` for that. It composes with `anyio.fail_after`
     around a call: whichever ends first wins.
     """
 
@@ -89,7 +91,7 @@ def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool = False)
 
 
 def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":  # not *.localhost: some resolvers send those to DNS
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback

@@ -7,7 +7,9 @@ aiohttp's carry the request headers, and with them the token. Retrying is not do
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import time
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -24,6 +26,7 @@ from ._errors import (
     ClientClosedError,
     ResponseTooLargeError,
     excerpt,
+    shortened,
 )
 from ._rate_limits import RateLimiter
 
@@ -121,7 +124,10 @@ class Transport:
             ) as response:
                 status, response_headers = response.status, response.headers
                 limit = self._body_limits.record if request.record_read else self._body_limits.api
-                body = await _read_body(response, limit)
+                # The read timeout bounds each chunk; this bounds the whole body, which a
+                # hostile server could otherwise trickle for hours.
+                async with asyncio.timeout(self._timeouts.read):
+                    body = await _read_body(response, limit)
         except TimeoutError as exc:  # aiohttp's timeouts are TimeoutError subclasses
             failure = ApifyTimeoutError(
                 request.method, request.path, _describe(exc), maybe_processed=_may_have_sent(exc)
@@ -196,5 +202,9 @@ def _may_have_sent(exc: BaseException) -> bool:
 
 def _describe(exc: BaseException) -> str:
     # Some aiohttp messages are empty (ServerDisconnectedError); the class name always helps.
-    message = str(exc)
+    # Others quote the URL, whose query string may hold secrets (webhook headers): cut it.
+    message = shortened(_QUERY.sub("", str(exc)))
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+_QUERY = re.compile(r"\?[^\s'\")>]*")

@@ -393,6 +393,7 @@ class RunListItem(_Model):
     """A run as list endpoints show it; only what finding a started run needs."""
 
     id: str
+    started_at: datetime
     meta: RunMeta
 
     def __post_init__(self) -> None:

@@ -20,16 +20,19 @@ from typing import Protocol, TypeVar
 
 import anyio
 
-from ._errors import ApifyError, UncertainOutcomeError, api_error
+from ._cool_down import CoolDown
+from ._errors import ApifyError, ApifyTimeoutError, UncertainOutcomeError, api_error
 from ._http import Request
 from ._models import Run, RunListPage
 from ._retries import Retries, maybe_took_effect, out_of_time, with_retries
 
 T = TypeVar("T")
 
-# Runs are listed from a while before the first try, in case the server's clock is behind.
-_CLOCK_SKEW = timedelta(minutes=1)
+# Runs are looked through back to a little before the first try: the server's Date header
+# has whole seconds, and the try took a while to reach it.
+_CLOCK_MARGIN = timedelta(seconds=10)
 _LIST_PAGE = 100
+_MAX_LIST_PAGES = 50
 
 
 class Change(Protocol):
@@ -53,20 +56,23 @@ class Change(Protocol):
         """The error for an outcome the client could not find out."""
 
 
-async def once_only(change: Change, retries: Retries, deadline_secs: float | None) -> Run:
+async def once_only(
+    change: Change,
+    retries: Retries,
+    deadline_secs: float | None,
+    cool_down: CoolDown | None = None,
+) -> Run:
     """Do `change` once: retry passing failures, but first check that the failed try left
-    no trace. Within `deadline_secs` (None: no limit), checks and retries included."""
+    no trace. Within `deadline_secs` (None: no limit), checks and retries included.
+
+    `cool_down`, for starts, sends a try refused for the account's limits again after a wait:
+    such a refusal is certain, so that is not a retry in doubt.
+    """
     in_doubt = False  # a try may have taken effect, and no check has said otherwise yet
     doubt: BaseException | None = None  # why
 
-    async def settle_then_try() -> Run:
+    async def try_once() -> Run:
         nonlocal in_doubt, doubt
-        if in_doubt:
-            run = await change.took_effect()
-            if run is not None:
-                return run
-            in_doubt = False
-        await change.prepare()
         in_doubt, doubt = True, None  # from here, a cancelled try is in doubt too
         try:
             return await change.send()
@@ -74,16 +80,39 @@ async def once_only(change: Change, retries: Retries, deadline_secs: float | Non
             in_doubt, doubt = maybe_took_effect(error), error
             raise
 
+    send = try_once if cool_down is None else cool_down.retrying(try_once)
+
+    async def settle() -> Run | None:
+        """The run if the try in doubt took effect; None if it surely did not."""
+        run = await change.took_effect()
+        if run is None and isinstance(doubt, ApifyTimeoutError):
+            # The server was still silent: it may yet do it, so not finding it proves nothing.
+            raise change.uncertain(
+                f"a try timed out ({_detail(doubt)}) and has left no trace yet", None
+            )
+        return run
+
+    async def settle_then_try() -> Run:
+        nonlocal in_doubt
+        if in_doubt:
+            run = await settle()
+            if run is not None:
+                return run
+            in_doubt = False
+        if retries.max_tries > 1:
+            await change.prepare()
+        return await send()
+
     with anyio.move_on_after(math.inf if deadline_secs is None else deadline_secs):
         try:
             return await with_retries(settle_then_try, retries)
         except ApifyError as error:
-            if not in_doubt:
-                raise
+            if not in_doubt or retries.max_tries == 1 or isinstance(error, UncertainOutcomeError):
+                raise  # one try only: its failure as it is
             failure = error
         # The last try may have taken effect: look once more before giving up.
         try:
-            run = await change.took_effect()
+            run = await settle()
         except UncertainOutcomeError:
             raise
         except ApifyError as error:
@@ -135,8 +164,8 @@ async def repeatable(
 GetRun = Callable[[str, int], Awaitable[Run | None]]
 """The run by id, held up to N seconds as waitForFinish; with retries. None if it is gone."""
 
-ListRuns = Callable[[Request], Awaitable[RunListPage]]
-"""A page of a run list; with retries."""
+ListRuns = Callable[[Request], Awaitable[tuple[RunListPage, datetime | None]]]
+"""A page of a run list and the server's time (its Date header); with retries."""
 
 SendRun = Callable[[Request], Awaitable[Run]]
 """One try of a request that answers with a run."""
@@ -145,7 +174,7 @@ SendRun = Callable[[Request], Awaitable[Run]]
 class Start:
     """A start marks each try with a nonce in its User-Agent; the platform keeps it in the
     run's `meta.userAgent`, so a run started by a try in doubt can be found in the list of
-    the Actor's (or task's) runs."""
+    the Actor's (or task's) runs, newest first."""
 
     def __init__(
         self,
@@ -161,11 +190,11 @@ class Start:
         self._list_runs = list_runs
         self._get_run = get_run
         self._nonces: list[str] = []
-        self._first_try_at: datetime | None = None
+        self._first_try_at: float | None = None  # on this process's monotonic clock
 
     async def prepare(self) -> None:
         if self._first_try_at is None:
-            self._first_try_at = datetime.now(UTC)
+            self._first_try_at = anyio.current_time()
 
     async def send(self) -> Run:
         nonce = secrets.token_hex(8)
@@ -176,16 +205,20 @@ class Start:
 
     async def took_effect(self) -> Run | None:
         assert self._first_try_at is not None
-        since = (self._first_try_at - _CLOCK_SKEW).isoformat(timespec="milliseconds")
-        offset = 0
-        while True:  # newest first: a run started while paging only shifts the rest later
+        since_first_try = timedelta(seconds=anyio.current_time() - self._first_try_at)
+        oldest_possible: datetime | None = None
+        for page_number in range(_MAX_LIST_PAGES):
             params = {
                 "desc": "true",
                 "limit": str(_LIST_PAGE),
-                "offset": str(offset),
-                "startedAfter": since.replace("+00:00", "Z"),
+                "offset": str(page_number * _LIST_PAGE),
             }
-            page = await self._list_runs(Request("GET", self.request.path, params))
+            page, server_now = await self._list_runs(Request("GET", self.request.path, params))
+            if oldest_possible is None:
+                # Reckoned on the server's clock, not this machine's, which may be off: runs
+                # started before this are older than the first try.
+                now = server_now or datetime.now(UTC)
+                oldest_possible = now - since_first_try - _CLOCK_MARGIN
             for item in page.items:
                 agent = item.meta.user_agent or ""
                 if any(f"nonce/{nonce}" in agent for nonce in self._nonces):
@@ -193,9 +226,10 @@ class Start:
                     if run is None:
                         raise self.uncertain(f"run {item.id} was started, then vanished", None)
                     return run
-            if len(page.items) < _LIST_PAGE:
+            # Newest first: a run started while paging only moves the rest to later pages.
+            if len(page.items) < _LIST_PAGE or page.items[-1].started_at < oldest_possible:
                 return None
-            offset += len(page.items)
+        raise self.uncertain(f"more than {_MAX_LIST_PAGES * _LIST_PAGE} runs to look through", None)
 
     def uncertain(self, detail: str, run: Run | None) -> UncertainOutcomeError:
         nonces = " or ".join(f"nonce/{nonce}" for nonce in self._nonces)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
@@ -60,17 +60,23 @@ def retry_after(value: str | None) -> float | None:
     """
     if value is None:
         return None
+    if _SECONDS.fullmatch(value.strip()):
+        return float(value)
+    when = _http_date(value)
+    return None if when is None else max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+_SECONDS = re.compile(r"[0-9]{1,9}(\.[0-9]+)?")  # RFC 9110 says whole; a fraction is harmless
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if value is None:
+        return None
     try:
-        secs = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:  # RFC 9110 dates are in GMT
-            when = when.replace(tzinfo=UTC)
-        secs = (when - datetime.now(UTC)).total_seconds()
-    return max(0.0, secs) if math.isfinite(secs) else None
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)  # GMT, by RFC 9110
 
 
 def _is_missing(response: Response) -> bool:
@@ -105,9 +111,11 @@ def run(request: Request, response: Response) -> Run:
     return _data(request, response, run_response_decoder, "a run")
 
 
-def run_list(request: Request, response: Response) -> RunListPage:
-    """A page of a run list; raises the matching error otherwise."""
-    return _data(request, response, run_list_decoder, "a list of runs")
+def run_list(request: Request, response: Response) -> tuple[RunListPage, datetime | None]:
+    """A page of a run list and the server's time (its Date header, if it has a readable
+    one); raises the matching error otherwise."""
+    page = _data(request, response, run_list_decoder, "a list of runs")
+    return page, _http_date(response.headers.get("Date"))
 
 
 def run_or_none(request: Request, response: Response) -> Run | None:

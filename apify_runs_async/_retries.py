@@ -57,6 +57,7 @@ class Retries:
         check.non_negative(self.max_retry_after_secs, "Retries.max_retry_after_secs")
         if self.delay is not None and not callable(self.delay):
             raise TypeError(f"Retries.delay must be callable, got {type(self.delay).__name__}")
+        hash(self.delay)  # a policy is cached by its value: fail here, not at the first retry
 
     def _waits(self) -> Generator[float | None, BaseException | None, None]:
         """backoff's wait generator: it is sent each failure and yields the wait after it."""

@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -26,6 +27,7 @@ from apify_runs_async import (
     ApifyTimeoutError,
     BadRequestError,
     ConflictError,
+    CoolDown,
     ForbiddenError,
     NotFoundError,
     RateLimitError,
@@ -56,7 +58,11 @@ def run_body(**changes: Any) -> dict[str, Any]:
 
 def run_list(*user_agents: str) -> dict[str, Any]:
     items = [
-        {"id": f"run{index}", "meta": {"origin": "API", "userAgent": agent}}
+        {
+            "id": f"run{index}",
+            "startedAt": datetime.now(UTC).isoformat(),
+            "meta": {"origin": "API", "userAgent": agent},
+        }
         for index, agent in enumerate(user_agents)
     ]
     return {
@@ -297,7 +303,7 @@ async def test_a_start_that_failed_plainly_is_looked_for_then_sent_again(
     ]
     first, lookup, second = fake_api.requests
     assert _nonce(first.headers["User-Agent"]) != _nonce(second.headers["User-Agent"])
-    assert lookup.query["desc"] == "true" and "startedAfter" in lookup.query
+    assert lookup.query["desc"] == "true"
     assert json.loads(second.body) == {"a": 1}
 
 
@@ -517,3 +523,95 @@ async def test_rate_limit_errors_carry_retry_after(fake_api: FakeApi) -> None:
         with pytest.raises(RateLimitError) as caught:
             await client.get("r1")
     assert caught.value.retry_after == 7.0
+
+
+# --- Found in review: each case once broke "never twice" or "as documented" --------------------
+
+
+async def test_a_start_still_at_work_after_a_timeout_is_uncertain_not_repeated(
+    fake_api: FakeApi,
+) -> None:
+    # A busy API queues the first start: the client times out, looks, finds nothing yet.
+    created: list[str] = []
+
+    async def slow_start(request: web.Request) -> web.StreamResponse:
+        await anyio.sleep(1.0)
+        created.append(request.headers["User-Agent"])
+        return await OK(request)
+
+    async def listing(request: web.Request) -> web.StreamResponse:
+        return await json_reply(200, run_list(*created))(request)
+
+    fake_api.reply = _by_method(post=slow_start, get=listing)
+    async with ApifyRuns(
+        "t", base_url=fake_api.base_url, retries=FAST_RETRIES, timeouts=Timeouts(read=0.3)
+    ) as client:
+        with pytest.raises(UncertainOutcomeError, match="timed out"):
+            await client.start("me~actor")
+        await anyio.sleep(1.0)  # the first try finishes meanwhile
+    assert len(created) == 1
+    assert [r.method for r in fake_api.requests].count("POST") == 1
+
+
+async def test_runs_are_looked_for_by_the_servers_clock(fake_api: FakeApi) -> None:
+    # The server's clock is two hours ahead of this machine's: its runs still count as new.
+    ahead = datetime.now(UTC) + timedelta(hours=2)
+    agents: list[str] = []
+
+    async def lost(request: web.Request) -> web.StreamResponse:
+        agents.append(request.headers["User-Agent"])
+        return await drop(request)
+
+    async def listing(request: web.Request) -> web.StreamResponse:
+        body = run_list(agents[0])
+        body["data"]["items"][0]["startedAt"] = ahead.isoformat()
+        date = email.utils.format_datetime(ahead, usegmt=True)
+        return await json_reply(200, body, {"Date": date})(request)
+
+    fake_api.reply = in_turn(lost, listing, json_reply(200, run_body(id="run0")))
+    async with ApifyRuns("t", base_url=fake_api.base_url, retries=FAST_RETRIES) as client:
+        run = await client.start("me~actor")
+    assert run.id == "run0"
+    assert [r.method for r in fake_api.requests].count("POST") == 1
+
+
+async def test_the_total_timeout_bounds_the_account_limit_cool_down(fake_api: FakeApi) -> None:
+    fake_api.reply = error_reply(400, "concurrent-runs-limit-exceeded", "too many runs")
+    async with ApifyRuns(
+        "t",
+        base_url=fake_api.base_url,
+        timeouts=Timeouts(total=0.5),
+        limit_cool_down=CoolDown(first_secs=0.3, max_secs=0.3, give_up_secs=10),
+    ) as client:
+        started = anyio.current_time()
+        with pytest.raises(ApifyTimeoutError, match=r"no answer within 0\.5 s"):
+            await client.start("me~actor")
+        assert anyio.current_time() - started < 1.5
+
+
+async def test_one_try_out_of_time_in_doubt_is_uncertain(fake_api: FakeApi) -> None:
+    fake_api.reply = _slow(2)
+    async with ApifyRuns(
+        "t", base_url=fake_api.base_url, timeouts=Timeouts(total=0.3), retries=ONE_TRY
+    ) as client:
+        with pytest.raises(UncertainOutcomeError, match=r"no answer within 0\.3 s"):
+            await client.start("me~actor")
+
+
+@pytest.mark.parametrize("value", ["-5", "5_0", "1e3", "soon", ""])
+async def test_an_unreadable_retry_after_is_ignored(fake_api: FakeApi, value: str) -> None:
+    limited = json_reply(429, {"error": {"type": "rate-limit-exceeded"}}, {"Retry-After": value})
+    fake_api.reply = limited
+    async with ApifyRuns("t", base_url=fake_api.base_url, retries=ONE_TRY) as client:
+        with pytest.raises(RateLimitError) as caught:
+            await client.get("r1")
+    assert caught.value.retry_after is None
+
+
+async def test_a_404_that_is_not_the_apis_after_a_dropped_delete_still_fails(
+    client: ApifyRuns, fake_api: FakeApi
+) -> None:
+    # A proxy's 404 page says nothing about the run.
+    fake_api.reply = in_turn(drop, error_reply(404, "page-not-found", "no such page"))
+    with pytest.raises(NotFoundError, match="page-not-found"):
+        await client.delete("r1")

@@ -28,6 +28,7 @@ from apify_runs_async import (
     ApifyConnectionError,
     ApifyError,
     ApifyRuns,
+    ApifyTimeoutError,
     InvalidResponseError,
     ResponseTooLargeError,
     Retries,
@@ -215,7 +216,7 @@ async def test_no_token_while_a_start_in_doubt_is_reconciled(
     runs = "/v2/actors/janedoe~my-actor/runs"
     assert methods == [("POST", runs), ("GET", runs), ("POST", runs)]
     listing = fake_api.requests[1]
-    assert {"desc", "limit", "offset", "startedAfter"} <= set(listing.query)
+    assert {"desc", "limit", "offset"} <= set(listing.query)
     first, second = (fake_api.requests[0].headers, fake_api.requests[2].headers)
     assert "nonce/" in first["User-Agent"] and first["User-Agent"] != second["User-Agent"]
     assert caplog.records
@@ -1032,3 +1033,53 @@ async def test_a_hostile_run_id_from_the_server_is_an_invalid_response(
     fake_api.reply = json_reply(200, {"data": {**RUN_BODY["data"], "id": HOSTILE_ID}})
     with pytest.raises(InvalidResponseError, match="is not a run"):
         await client.call("a~b")
+
+
+async def test_a_trickling_body_is_not_read_for_hours() -> None:
+    # Each byte arrives within the read timeout, but the whole body would take hours.
+    stop = asyncio.Event()
+    answered = asyncio.Event()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        writer.write(b"Content-Length: 100000\r\n\r\n")
+        with contextlib.suppress(ConnectionError):
+            while not stop.is_set():
+                writer.write(b" ")
+                await writer.drain()
+                await asyncio.sleep(0.1)
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+        answered.set()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    async with server:
+        host, port = server.sockets[0].getsockname()[:2]
+        async with ApifyRuns(
+            TOKEN, base_url=f"http://{host}:{port}", timeouts=Timeouts(read=0.5), retries=ONE_TRY
+        ) as client:
+            started = anyio.current_time()
+            with pytest.raises(ApifyTimeoutError, match="GET /v2/actor-runs/r1"):
+                await client.get("r1")
+            assert anyio.current_time() - started < 2
+        stop.set()
+        await answered.wait()
+
+
+async def test_errors_never_show_the_query_string() -> None:
+    # Webhooks travel in the query, and their headers may hold secrets of their own.
+    hook = {
+        "event_types": ["ACTOR.RUN.SUCCEEDED"],
+        "request_url": "https://example.com/hook",
+        "headers_template": '{"Authorization": "Bearer webhook-secret"}',
+    }
+    async with (
+        raw_server(b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n") as url,
+        ApifyRuns(TOKEN, base_url=url, retries=ONE_TRY) as client,
+    ):
+        with pytest.raises(ApifyConnectionError) as caught:
+            await client.start("me~actor", webhooks=[hook])
+    texts = everything_about(caught.value)
+    assert not [text for text in texts if "webhooks=" in text or "?" in text]

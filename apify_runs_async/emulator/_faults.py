@@ -107,7 +107,7 @@ class Faults:
     def __post_init__(self) -> None:
         total = 0.0
         for kind, rate in self.rates:
-            if not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
                 raise ValueError(f"the rate of {kind} must be a number from 0 to 1, got {rate!r}")
             total += rate
         if total > 1.0 + _SUM_TOLERANCE:
