@@ -8,6 +8,7 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.default_venv_backend = "venv"
 
 SOURCES = ["apify_runs_async", "tests", "examples", "benchmarks", "noxfile.py"]
+OFFICIAL_CLIENT = "apify-client==3.4.0"
 
 
 @nox.session
@@ -32,15 +33,14 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks against the emulator in a separate process; results in benchmarks/results/."""
-    session.install("-e", ".[bench]")
-    session.run("python", "benchmarks/many_runs.py", *session.posargs)
+    """Benchmarks against the emulator, the official client side by side where they compare
+    (installed here only); results in benchmarks/results/."""
+    session.install("-e", ".[bench]", OFFICIAL_CLIENT)
+    for script in ("decode", "memory", "round_trips", "follow"):
+        session.run("python", f"benchmarks/{script}.py")
+    session.run("python", "benchmarks/many_runs.py")
     session.run(
-        "python",
-        "benchmarks/many_runs.py",
-        "--gc-threshold2=1000",
-        "--name=many_runs_gc_tuned",
-        *session.posargs,
+        "python", "benchmarks/many_runs.py", "--gc-threshold2=1000", "--name=many_runs_gc_tuned"
     )
     session.run("python", "benchmarks/soak.py")
 
@@ -48,5 +48,5 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def compat(session: nox.Session) -> None:
     """The official apify-client, pointed at the emulator, runs every run operation."""
-    session.install("-e", ".[test]", "apify-client==3.4.0")
+    session.install("-e", ".[test]", OFFICIAL_CLIENT)
     session.run("python", "-m", "pytest", "tests/emulator/test_official_client.py")

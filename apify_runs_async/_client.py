@@ -436,7 +436,7 @@ class ApifyRuns:
 
     def watch(
         self,
-        run_id: str,
+        run_id: RunRef,
         *,
         poll_interval: float | None = 5.0,
         retries: Retries | None = None,
@@ -446,15 +446,17 @@ class ApifyRuns:
         The terminal status arrives as soon as the API has it (a long-poll, not a sleep);
         other changes at most `poll_interval` seconds (1..60) late. With `poll_interval=None`
         a run costs one request a minute, and intermediate changes may be seen a minute late.
+        Give the `Run` that `start` returned instead of its id to save the first request.
         Each request is retried as `retries` says, so any number of passing failures over
         the run's life is survived; a run that stays missing raises `NotFoundError`.
 
-        >>> async for snapshot in client.watch(run.id):
+        >>> async for snapshot in client.watch(run):
         ...     print(snapshot.status, snapshot.status_message)
         """
-        run_id = check.resource_id(run_id, "run_id")
+        run_id, known = _split_ref(run_id)
+        check.resource_id(run_id, "run_id")
         _check_poll_interval(poll_interval)
-        return self._watch(run_id, poll_interval, self._policy(retries))
+        return self._watch(run_id, poll_interval, self._policy(retries), known)
 
     # --- Following runs to their end -------------------------------------------------------
 

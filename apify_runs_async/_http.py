@@ -118,16 +118,21 @@ class Transport:
                 timeout=self._timeout(request.long_poll_secs),
                 # aiohttp drops the Authorization header on a redirect to another origin.
                 allow_redirects=request.record_read,
-                # aiohttp would label an empty POST application/octet-stream.
-                skip_auto_headers=_NO_BODY_HEADERS if request.body is None else None,
+                # aiohttp would label an empty POST application/octet-stream (never a GET).
+                skip_auto_headers=(
+                    _NO_BODY_HEADERS if request.body is None and request.method != "GET" else None
+                ),
                 raise_for_status=False,  # a borrowed session may say otherwise
             ) as response:
                 status, response_headers = response.status, response.headers
                 limit = self._body_limits.record if request.record_read else self._body_limits.api
-                # The read timeout bounds each chunk; this bounds the whole body, which a
-                # hostile server could otherwise trickle for hours.
-                async with asyncio.timeout(self._timeouts.read):
+                if response.content.is_eof():  # all here already, as small answers are
                     body = await _read_body(response, limit)
+                else:
+                    # The read timeout bounds each chunk; this bounds the whole body, which a
+                    # hostile server could otherwise trickle for hours.
+                    async with asyncio.timeout(self._timeouts.read):
+                        body = await _read_body(response, limit)
         except TimeoutError as exc:  # aiohttp's timeouts are TimeoutError subclasses
             failure = ApifyTimeoutError(
                 request.method, request.path, _describe(exc), maybe_processed=_may_have_sent(exc)

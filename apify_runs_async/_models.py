@@ -8,21 +8,28 @@ field that is absent or null becomes None.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 import msgspec
 
-from . import _validation as check
 from ._status import GeneralAccess, RunOrigin, RunStatus
 
 if TYPE_CHECKING:
-    # msgspec cannot decode a union of an Enum and str, so it sees these fields as `str` and
-    # `__post_init__` swaps known values for enum members; type checkers see the truth.
     StatusField = RunStatus | str
     OriginField = RunOrigin | str
     AccessField = GeneralAccess | str
 else:
-    StatusField = OriginField = AccessField = str
+    # Runs are decoded in two tiers (see `TwoTierDecoder`). msgspec decodes enums natively, but
+    # not a union of an Enum and str: the fast tier takes the enums' values only, and a value
+    # this version does not know sends the body to the lenient twins below, which keep it as a
+    # plain str. Type checkers see what either tier gives.
+    StatusField = RunStatus
+    OriginField = RunOrigin
+    AccessField = GeneralAccess
+
+# Ids go into later URLs: one from a hostile server must not change them. msgspec checks this
+# pattern natively, as `_validation.resource_id` checks arguments.
+RunId = Annotated[str, msgspec.Meta(pattern=r"^(?!\.\.?$)(?!.*\.\.)[A-Za-z0-9._~-]{1,200}$")]
 
 __all__ = [
     "ActorChargeEvent",
@@ -72,9 +79,6 @@ class RunMeta(_Model):
     user_agent: str | None = None
     schedule_id: str | None = None
     scheduled_at: datetime | None = None
-
-    def __post_init__(self) -> None:
-        self.origin = _open_enum(self.origin, _ORIGINS)
 
 
 class RunStats(_Model):
@@ -259,7 +263,7 @@ _raw_object_decoder = msgspec.json.Decoder(dict[str, Any])
 
 
 def _decode_pricing_info(raw: msgspec.Raw) -> PricingInfo | None:
-    if bytes(raw) == b"null":  # a Raw never equals bytes itself
+    if len(raw) == 4 and bytes(raw) == b"null":  # a Raw never equals bytes itself
         return None
     try:
         known: _KnownPricingInfo = _pricing_decoder.decode(raw)
@@ -275,9 +279,9 @@ def _decode_pricing_info(raw: msgspec.Raw) -> PricingInfo | None:
 if TYPE_CHECKING:
     OptionalPricingInfo = PricingInfo | None
 else:
-    # Kept raw by msgspec and decoded in `Run.__post_init__`, so that a pricing model this
-    # version does not know becomes `UnknownPricingInfo` instead of failing the whole run.
-    OptionalPricingInfo = msgspec.Raw
+    # The fast tier knows the tagged union of known models; the lenient one keeps it raw and
+    # makes a model this version does not know an `UnknownPricingInfo`.
+    OptionalPricingInfo = _KnownPricingInfo | None
 
 
 # --- The run ----------------------------------------------------------------------------------
@@ -290,7 +294,7 @@ class Run(_Model):
     (<RunStatus.SUCCEEDED: 'SUCCEEDED'>, 'wmKPijuyDnPZAPRMk')
     """
 
-    id: str
+    id: RunId
     act_id: str
     user_id: str
     status: StatusField
@@ -321,14 +325,6 @@ class Run(_Model):
     metamorphs: list[Metamorph] | None = None
     platform_usage_billing_model: str | None = None
 
-    def __post_init__(self) -> None:
-        check.resource_id(self.id, "the run's id")  # it goes into URLs: a hostile one must not
-        self.status = _open_enum(self.status, _STATUSES)
-        if self.general_access is not None:
-            self.general_access = _open_enum(self.general_access, _ACCESS)
-        if self.pricing_info is not None:
-            self.pricing_info = _decode_pricing_info(self.pricing_info)  # type: ignore[arg-type]
-
     @property
     def is_terminal(self) -> bool:
         """Whether the run has finished: SUCCEEDED, FAILED, TIMED-OUT or ABORTED.
@@ -339,6 +335,32 @@ class Run(_Model):
         if isinstance(self.status, RunStatus):
             return self.status.is_terminal
         return self.finished_at is not None
+
+
+# --- The lenient twins: for a run with a value this version does not know ----------------------
+
+
+class _LenientRunMeta(RunMeta):
+    origin: str
+
+    def __post_init__(self) -> None:
+        self.origin = _open_enum(self.origin, _ORIGINS)
+
+
+class _LenientRun(Run):
+    """A `Run` whose enums and pricing info may hold values this version does not know."""
+
+    status: str
+    meta: _LenientRunMeta
+    general_access: str | None = None
+    pricing_info: msgspec.Raw = None  # type: ignore[assignment]  # decoded below; null too
+
+    def __post_init__(self) -> None:
+        self.status = _open_enum(self.status, _STATUSES)
+        if self.general_access is not None:
+            self.general_access = _open_enum(self.general_access, _ACCESS)
+        if self.pricing_info is not None:
+            self.pricing_info = _decode_pricing_info(self.pricing_info)  # type: ignore[assignment]
 
 
 class Record(msgspec.Struct, frozen=True, gc=False):
@@ -389,21 +411,39 @@ class ErrorEnvelope(msgspec.Struct):
     error: ErrorDetail
 
 
+class _UserAgent(_Model):
+    user_agent: str | None = None
+
+
 class RunListItem(_Model):
     """A run as list endpoints show it; only what finding a started run needs."""
 
-    id: str
+    id: RunId
     started_at: datetime
-    meta: RunMeta
-
-    def __post_init__(self) -> None:
-        check.resource_id(self.id, "the run's id")
+    meta: _UserAgent
 
 
 class RunListPage(_Model):
     items: list[RunListItem]
 
 
-run_response_decoder = msgspec.json.Decoder(DataEnvelope[Run])
+class TwoTierDecoder(Generic[T]):
+    """Decodes with the fast types, whose enums msgspec decodes natively; a body with a value
+    they do not know (a new status, origin or pricing model) is decoded again, leniently."""
+
+    def __init__(self, fast: type[T], lenient: type[Any]) -> None:  # lenient: a subtype of T
+        self._decode_fast = msgspec.json.Decoder(fast).decode
+        self._lenient: msgspec.json.Decoder[T] = msgspec.json.Decoder(lenient)
+
+    def decode(self, body: bytes) -> T:
+        try:
+            return self._decode_fast(body)
+        except msgspec.ValidationError:
+            return self._lenient.decode(body)
+
+
+run_response_decoder: TwoTierDecoder[DataEnvelope[Run]] = TwoTierDecoder(
+    DataEnvelope[Run], DataEnvelope[_LenientRun]
+)
 run_list_decoder = msgspec.json.Decoder(DataEnvelope[RunListPage])
 error_response_decoder = msgspec.json.Decoder(ErrorEnvelope)

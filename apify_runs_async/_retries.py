@@ -111,12 +111,22 @@ def out_of_time(request: Request, secs: float, *, maybe_processed: bool) -> Apif
 
 async def with_retries(attempt: Callable[[], Awaitable[T]], retries: Retries) -> T:
     """`attempt()`, tried again as `retries` says while it fails for a passing reason."""
-    result: T = await _loop(retries)(attempt)
+    # The first try goes without backoff's machinery: it is most often the only one.
+    try:
+        return await attempt()
+    except ApifyError as error:
+        if retries.max_tries == 1 or not is_transient(error):
+            raise
+        first_failure = error
+    result: T = await _loop(retries)(attempt, [first_failure])
     return result
 
 
+Loop = Callable[[Callable[[], Awaitable[Any]], list[ApifyError]], Awaitable[Any]]
+
+
 @functools.lru_cache(maxsize=64)
-def _loop(retries: Retries) -> Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]:
+def _loop(retries: Retries) -> Loop:
     """backoff's retry loop around any attempt, built once per policy."""
 
     @backoff.on_exception(
@@ -128,7 +138,9 @@ def _loop(retries: Retries) -> Callable[[Callable[[], Awaitable[Any]]], Awaitabl
         on_backoff=_log_retry,
         logger=None,  # its messages show the call's arguments
     )
-    async def loop(attempt: Callable[[], Awaitable[Any]]) -> Any:
+    async def loop(attempt: Callable[[], Awaitable[Any]], had: list[ApifyError]) -> Any:
+        if had:  # the first try's failure, counted as backoff's first try
+            raise had.pop()
         return await attempt()
 
     return loop

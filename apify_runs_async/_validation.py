@@ -19,7 +19,8 @@ from ._status import GeneralAccess
 
 # URL-unreserved characters only: an id never needs escaping, so it can never smuggle a path
 # segment, a query or a fragment into the URL.
-_ID_PATTERN = re.compile(r"[A-Za-z0-9._~-]{1,200}")
+_MAX_ID_CHARS = 200
+_ID_PATTERN = re.compile(rf"[A-Za-z0-9._~-]{{1,{_MAX_ID_CHARS}}}")
 
 # What the platform allows in a key-value store key; none of these needs escaping in a path.
 _RECORD_KEY_PATTERN = re.compile(r"[A-Za-z0-9!\-_.'()]{1,256}")
@@ -33,6 +34,8 @@ def resource_id(value: object, name: str) -> str:
     """A run, store or build id: non-empty, URL-safe, without `..`."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if value.isalnum() and value.isascii() and len(value) <= _MAX_ID_CHARS:
+        return value  # the usual id, checked without the pattern (every run decode does this)
     if not value:
         raise ValueError(f"{name} must not be empty")
     if not _ID_PATTERN.fullmatch(value) or ".." in value or value == ".":

@@ -57,6 +57,17 @@ async def test_watch_sees_the_end_at_once_with_few_requests(
     assert len(gets) == 2, gets  # the first status, then one long-poll to the end
 
 
+async def test_watching_the_run_start_returned_saves_a_request(
+    counted: tuple[ApifyRuns, RequestCounter],
+) -> None:
+    client, counter = counted
+    run = await client.start("emulator~scripted", script("only step", step_secs=1))
+    snapshots = [snapshot async for snapshot in client.watch(run, poll_interval=None)]
+    assert snapshots[0] is run  # the known snapshot first, without asking
+    assert snapshots[-1].status is RunStatus.SUCCEEDED
+    assert [method for method, _ in counter.sent] == ["POST", "GET"]
+
+
 async def test_wait_for_finish_costs_one_long_poll(
     counted: tuple[ApifyRuns, RequestCounter],
 ) -> None:
