@@ -159,14 +159,16 @@ class ApifyRuns:
                 raise ValueError("session must not have its own auth: ApifyRuns sends the token")
         else:
             connector = aiohttp.TCPConnector(limit=self._max_connections)  # 0: no limit
-            self._session = aiohttp.ClientSession(connector=connector)
+            # Its default headers are ours: cheaper than giving them with every request.
+            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
             # aiohttp silently sends a GET, PUT or DELETE again when a kept-alive connection
             # drops. Retrying is this client's job: it must see that a try was in doubt.
             if hasattr(self._session, "_retry_connection"):
                 self._session._retry_connection = False
         limiter = None if self._rate_limits is None else RateLimiter(self._rate_limits)
+        headers = None if self._owns_session else self._headers
         self._transport = Transport(
-            self._session, self.base_url, self._headers, self.timeouts, limiter, self._body_limits
+            self._session, self.base_url, headers, self.timeouts, limiter, self._body_limits
         )
         self._state = _State.OPEN
         return self

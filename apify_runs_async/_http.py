@@ -16,7 +16,7 @@ from typing import NamedTuple
 from urllib.parse import urlencode
 
 import aiohttp
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._config import Timeouts
 from ._errors import (
@@ -65,14 +65,16 @@ class Transport:
         self,
         session: aiohttp.ClientSession,
         base_url: str,
-        headers: Mapping[str, str],
+        headers: Mapping[str, str] | None,
         timeouts: Timeouts,
         rate_limiter: RateLimiter | None,
         body_limits: BodyLimits,
     ) -> None:
+        """`headers` go with every request; None if the session sends them itself."""
         self._session = session
         self._base_url = base_url
-        self._headers = dict(headers)
+        # As a CIMultiDict, aiohttp takes them as they are instead of converting them each time.
+        self._headers = None if headers is None else CIMultiDict(headers)
         self._timeouts = timeouts
         self._rate_limiter = rate_limiter
         self._body_limits = body_limits
@@ -99,7 +101,7 @@ class Transport:
             await self._rate_limiter.wait(request.method, request.path)
         headers = self._headers
         if request.content_type is not None or request.user_agent is not None:
-            headers = headers.copy()
+            headers = CIMultiDict() if headers is None else headers.copy()
             if request.content_type is not None:
                 headers["Content-Type"] = request.content_type
             if request.user_agent is not None:

@@ -10,6 +10,7 @@ from typing import Protocol, TypeVar
 import msgspec
 from multidict import istr
 
+from . import _validation as check
 from ._errors import ApiError, InvalidResponseError, api_error, excerpt, shortened
 from ._http import Request, Response
 from ._models import (
@@ -118,13 +119,26 @@ def _data(
 
 def run(request: Request, response: Response) -> Run:
     """The `Run` in a successful response; raises the matching error otherwise."""
-    return _data(request, response, run_response_decoder, "a run")
+    found = _data(request, response, run_response_decoder, "a run")
+    if not (found.id.isalnum() and found.id.isascii()):  # the usual id needs no more checks
+        _check_id(request, response, found.id)
+    return found
+
+
+def _check_id(request: Request, response: Response, run_id: str) -> None:
+    # Ids go into later URLs: one from a hostile server must not change them.
+    try:
+        check.resource_id(run_id, "the run's id")
+    except ValueError as exc:
+        raise _invalid(request, response, f"is not a run ({exc})") from None
 
 
 def run_list(request: Request, response: Response) -> tuple[RunListPage, datetime | None]:
     """A page of a run list and the server's time (its Date header, if it has a readable
     one); raises the matching error otherwise."""
     page = _data(request, response, run_list_decoder, "a list of runs")
+    for item in page.items:
+        _check_id(request, response, item.id)
     return page, _http_date(response.headers.get("Date"))
 
 
