@@ -108,7 +108,7 @@ async def once_only(
             return await with_retries(settle_then_try, retries)
         except ApifyError as error:
             if not in_doubt or retries.max_tries == 1 or isinstance(error, UncertainOutcomeError):
-                raise  # one try only: its failure as it is
+                raise  # nothing in doubt; or one try only, failing as it did; or undecidable
             failure = error
         # The last try may have taken effect: look once more before giving up.
         try:
