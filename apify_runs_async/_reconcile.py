@@ -205,7 +205,6 @@ class Start:
 
     async def took_effect(self) -> Run | None:
         assert self._first_try_at is not None
-        since_first_try = timedelta(seconds=anyio.current_time() - self._first_try_at)
         oldest_possible: datetime | None = None
         for page_number in range(_MAX_LIST_PAGES):
             params = {
@@ -216,7 +215,9 @@ class Start:
             page, server_now = await self._list_runs(Request("GET", self.request.path, params))
             if oldest_possible is None:
                 # Reckoned on the server's clock, not this machine's, which may be off: runs
-                # started before this are older than the first try.
+                # started before this are older than the first try. The time since it is
+                # taken now, as the page arrives: the lookup may have been retried a while.
+                since_first_try = timedelta(seconds=anyio.current_time() - self._first_try_at)
                 now = server_now or datetime.now(UTC)
                 oldest_possible = now - since_first_try - _CLOCK_MARGIN
             for item in page.items:

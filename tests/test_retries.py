@@ -615,3 +615,36 @@ async def test_a_404_that_is_not_the_apis_after_a_dropped_delete_still_fails(
     fake_api.reply = in_turn(drop, error_reply(404, "page-not-found", "no such page"))
     with pytest.raises(NotFoundError, match="page-not-found"):
         await client.delete("r1")
+
+
+async def test_a_lookup_answered_slowly_still_looks_back_to_the_first_try(
+    fake_api: FakeApi,
+) -> None:
+    # The list page comes 11.5 s after it was asked for (a busy server, or its own retries):
+    # the runs to look through still go back to the first try, not to 11.5 s after it.
+    first_try = datetime.now(UTC)
+    agents: list[str] = []
+
+    async def lost(request: web.Request) -> web.StreamResponse:
+        agents.append(request.headers["User-Agent"])
+        return await drop(request)
+
+    async def slow_listing(request: web.Request) -> web.StreamResponse:
+        if request.query["offset"] == "0":
+            # A full page of runs started just after the first try, before ours was listed.
+            await anyio.sleep(11.5)
+            body = run_list(*[f"another client {n}" for n in range(100)])
+            for item in body["data"]["items"]:
+                item["startedAt"] = (first_try + timedelta(seconds=0.2)).isoformat()
+        else:
+            body = run_list(agents[0])
+            body["data"]["items"][0]["startedAt"] = first_try.isoformat()
+        date = email.utils.format_datetime(datetime.now(UTC), usegmt=True)
+        return await json_reply(200, body, {"Date": date})(request)
+
+    run = json_reply(200, run_body(id="run0"))
+    fake_api.reply = in_turn(lost, slow_listing, slow_listing, run)
+    async with ApifyRuns("t", base_url=fake_api.base_url, retries=FAST_RETRIES) as client:
+        run = await client.start("me~actor")
+    assert run.id == "run0"
+    assert [r.method for r in fake_api.requests].count("POST") == 1
