@@ -642,8 +642,8 @@ async def test_a_lookup_answered_slowly_still_looks_back_to_the_first_try(
         date = email.utils.format_datetime(datetime.now(UTC), usegmt=True)
         return await json_reply(200, body, {"Date": date})(request)
 
-    run = json_reply(200, run_body(id="run0"))
-    fake_api.reply = in_turn(lost, slow_listing, slow_listing, run)
+    adopted = json_reply(200, run_body(id="run0"))
+    fake_api.reply = in_turn(lost, slow_listing, slow_listing, adopted)
     async with ApifyRuns("t", base_url=fake_api.base_url, retries=FAST_RETRIES) as client:
         run = await client.start("me~actor")
     assert run.id == "run0"
