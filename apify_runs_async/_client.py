@@ -310,7 +310,7 @@ class ApifyRuns:
                     return run
             raise error
 
-        attempt = functools.partial(self._run_once, request)
+        attempt = functools.partial(self._send, request, _responses.run)
         return await self._bounded(request, _reconcile.repeatable(attempt, policy, aborted_before))
 
     async def metamorph(
@@ -587,8 +587,7 @@ class ApifyRuns:
         _check_wait(wait_secs)
         check.flag(raise_on_failure, "raise_on_failure")
         _check_start_options(options)
-        if retries is not None:
-            _check_retries(retries, "retries")
+        policy = self._policy(retries)
         numbering = itertools.count()
 
         def number(run_input: RunInput) -> tuple[int, RunInput]:
@@ -603,7 +602,7 @@ class ApifyRuns:
                 run_input,
                 wait_secs=wait_secs,
                 raise_on_failure=raise_on_failure,
-                retries=retries,
+                retries=policy,
                 **options,
             )
             await emit((index, result))
@@ -627,9 +626,6 @@ class ApifyRuns:
         """One try."""
         return interpret(request, await self._transport_or_raise().send(request))
 
-    async def _run_once(self, request: Request) -> Run:
-        return _responses.run(request, await self._transport_or_raise().send(request))
-
     async def _fetch(
         self, request: Request, interpret: Callable[[Request, Response], T], retries: Retries
     ) -> T:
@@ -639,12 +635,16 @@ class ApifyRuns:
             return await with_retries(attempt, retries)
         return await self._bounded(request, with_retries(attempt, retries))
 
+    def _deadline(self, request: Request) -> float | None:
+        """`Timeouts.total`, stretched by the time the server may hold the request."""
+        total = self.timeouts.total
+        return None if total is None else total + request.long_poll_secs
+
     async def _bounded(self, request: Request, operation: Awaitable[T]) -> T:
         """`operation`, within `Timeouts.total` (stretched by a long-poll's hold)."""
-        total = self.timeouts.total
-        if total is None:
+        secs = self._deadline(request)
+        if secs is None:
             return await operation
-        secs = total + request.long_poll_secs
         with anyio.move_on_after(secs):
             return await operation
         raise out_of_time(request, secs, maybe_processed=True)
@@ -664,7 +664,7 @@ class ApifyRuns:
         change = _reconcile.Start(
             request,
             USER_AGENT,
-            self._run_once,
+            functools.partial(self._send, interpret=_responses.run),
             functools.partial(self._list_runs, retries=retries),
             functools.partial(self._get_run, retries=retries),
         )
@@ -683,7 +683,7 @@ class ApifyRuns:
             request,
             run_id,
             changes,
-            self._run_once,
+            functools.partial(self._send, interpret=_responses.run),
             functools.partial(self._get_run, retries=policy),
         )
         return await self._once_only(change, policy)
@@ -691,8 +691,7 @@ class ApifyRuns:
     async def _once_only(
         self, change: _reconcile.Change, retries: Retries, cool_down: CoolDown | None = None
     ) -> Run:
-        total = self.timeouts.total
-        deadline = None if total is None else total + change.request.long_poll_secs
+        deadline = self._deadline(change.request)
         return await _reconcile.once_only(change, retries, deadline, cool_down)
 
     def _watch(
