@@ -334,7 +334,7 @@ class ApifyRuns:
         )
         body, body_type = _encode_input(run_input, content_type, "run_input")
         request = Request("POST", path, params, body, body_type)
-        return await self._change(request, run_id, _reconcile.metamorphs, retries)
+        return await self._change(request, run_id, _reconcile.metamorphs, self._policy(retries))
 
     async def resurrect(
         self,
@@ -362,7 +362,7 @@ class ApifyRuns:
             restart_on_error=restart_on_error,
         )
         request = Request("POST", path, params)
-        return await self._change(request, run_id, _reconcile.resurrections, retries)
+        return await self._change(request, run_id, _reconcile.resurrections, self._policy(retries))
 
     async def reboot(self, run_id: str, *, retries: Retries | None = None) -> Run:
         """Restart the running run's container.
@@ -370,7 +370,7 @@ class ApifyRuns:
         Never done twice by retrying: `stats.reboot_count` is read before the first try and
         after a try in doubt (which costs one GET)."""
         request = Request("POST", f"{_run_path(run_id)}/reboot")
-        return await self._change(request, run_id, _reconcile.reboots, retries)
+        return await self._change(request, run_id, _reconcile.reboots, self._policy(retries))
 
     async def update(
         self,
@@ -434,7 +434,8 @@ class ApifyRuns:
         """
         run_id = check.resource_id(run_id, "run_id")
         _check_wait(wait_secs)
-        return await _following.wait_for_finish(self._poller(run_id, retries), wait_secs)
+        poll = self._poller(run_id, self._policy(retries))
+        return await _following.wait_for_finish(poll, wait_secs)
 
     def watch(
         self,
@@ -675,18 +676,17 @@ class ApifyRuns:
         request: Request,
         run_id: str,
         changes: _reconcile.Changes,
-        retries: Retries | None,
+        retries: Retries,
     ) -> Run:
         """Metamorph, reboot or resurrect, retrying without ever doing it twice."""
-        policy = self._policy(retries)
         change = _reconcile.RunChange(
             request,
             run_id,
             changes,
             functools.partial(self._send, interpret=_responses.run),
-            functools.partial(self._get_run, retries=policy),
+            functools.partial(self._get_run, retries=retries),
         )
-        return await self._once_only(change, policy)
+        return await self._once_only(change, retries)
 
     async def _once_only(
         self, change: _reconcile.Change, retries: Retries, cool_down: CoolDown | None = None
@@ -717,8 +717,8 @@ class ApifyRuns:
             raise RunFailedError(finished, output)
         return CallResult(finished, output)
 
-    def _poller(self, run_id: str, retries: Retries | None) -> _following.PollRun:
-        return functools.partial(self._get_run, run_id, retries=self._policy(retries))
+    def _poller(self, run_id: str, retries: Retries) -> _following.PollRun:
+        return functools.partial(self._get_run, run_id, retries=retries)
 
 
 # --- Building requests: pure helpers ---------------------------------------------------------

@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> str:
+    """What the figures were measured on, as results record it."""
+    return f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
+
+
+def print_targets(met_by_name: Mapping[str, bool]) -> None:
+    """One line per target: `[met] name` or `[MISSED] name`."""
+    for name, met in met_by_name.items():
+        print(f"[{'met' if met else 'MISSED'}] {name}")
+
+
+def cpu_secs(process: psutil.Process) -> float:
+    """The CPU time the process has used so far, user and system."""
+    times = process.cpu_times()
+    return times.user + times.system
 
 
 def percentile(values: Sequence[float], share: float) -> float:

@@ -35,8 +35,6 @@ import argparse
 import gc
 import importlib
 import json
-import os
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -44,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from common import save, table
+from common import machine, print_targets, save, table
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from apify_runs_async._http import Request, Response
@@ -241,7 +239,7 @@ def main() -> None:
         "bare_decoder_over_untyped_msgspec": round(
             micros["ours: run_response_decoder.decode(body).data"] / msgspec_untyped, 2
         ),
-        "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}",
+        "machine": machine(),
     }
     result["targets"] = {
         f"ours at least {TARGET_VS_OFFICIAL:g}x faster than apify_client's per-response path": (
@@ -264,8 +262,7 @@ def main() -> None:
         if key not in ("targets", "us_per_run"):
             print(f"{key}: {value}")
     print()
-    for name, met in result["targets"].items():
-        print(f"[{'met' if met else 'MISSED'}] {name}")
+    print_targets(result["targets"])
 
 
 if __name__ == "__main__":

@@ -31,16 +31,16 @@ import argparse
 import importlib
 import logging
 import os
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import anyio
-from common import save, table
+from common import machine, save, table
 
 from apify_runs_async import ApifyRuns
 from apify_runs_async.emulator import ApifyEmulator
@@ -150,38 +150,37 @@ def ours_watch(*, quiet: bool) -> Follow:
     return follow
 
 
-def official_client(base_url: str, token: str) -> Any:
+@asynccontextmanager
+async def official_client(follower: Follower, base_url: str, token: str) -> AsyncIterator[Any]:
+    """The official client; at the end, the requests it counted go to `follower`."""
     apify_client: Any = importlib.import_module("apify_client")
-    return apify_client.ApifyClientAsync(token, api_url=base_url)
+    client = apify_client.ApifyClientAsync(token, api_url=base_url)
+    try:
+        yield client
+    finally:
+        follower.client_side_requests = client._statistics.requests
+        await client.http_client.aclose()
 
 
 async def official_call(
     follower: Follower, base_url: str, token: str, run_input: dict[str, Any]
 ) -> None:
-    client = official_client(base_url, token)
-    try:
+    async with official_client(follower, base_url, token) as client:
         run = await client.actor(follower.actor).call(run_input=run_input)
         follower.returned_at = time.time()
         follower.run_id = run.id
         follower.status = run.status
-    finally:
-        follower.client_side_requests = client._statistics.requests
-        await client.http_client.aclose()
 
 
 async def official_wait(
     follower: Follower, base_url: str, token: str, run_input: dict[str, Any]
 ) -> None:
-    client = official_client(base_url, token)
-    try:
+    async with official_client(follower, base_url, token) as client:
         started = await client.actor(follower.actor).start(run_input=run_input)
         follower.run_id = started.id
         run = await client.run(started.id).wait_for_finish()
         follower.returned_at = time.time()
         follower.status = run.status
-    finally:
-        follower.client_side_requests = client._statistics.requests
-        await client.http_client.aclose()
 
 
 FOLLOWERS: dict[str, Follow] = {
@@ -282,7 +281,7 @@ def main() -> None:
     followers, answered, ours_sent = anyio.run(follow_all, args)
     followed = figures(followers, answered, ours_sent)
     result: dict[str, Any] = {
-        "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}",
+        "machine": machine(),
         "load_average_1min_before": round(load_before, 2),
         "run": f"{args.steps} steps of {args.step_secs:g} s, a status message each",
         "wall_secs": round(time.perf_counter() - started, 1),

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import random
 import resource
 import statistics
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -30,7 +28,7 @@ from typing import Any
 import aiohttp
 import anyio
 import psutil
-from common import percentile, save
+from common import cpu_secs, machine, percentile, print_targets, save
 
 from apify_runs_async import ApifyRuns, Run
 from apify_runs_async.emulator import emulator_process
@@ -221,10 +219,9 @@ def main() -> None:
     with emulator_process() as emulator:
         result = anyio.run(follow_many, args, emulator.base_url, emulator.token)
         server = psutil.Process(emulator.process.pid)
-        times = server.cpu_times()
-        result["emulator_cpu_secs"] = round(times.user + times.system, 1)
+        result["emulator_cpu_secs"] = round(cpu_secs(server), 1)
         result["emulator_rss_mb"] = round(server.memory_info().rss / 2**20, 1)
-    result["machine"] = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
+    result["machine"] = machine()
     result["gc_threshold"] = list(gc.get_threshold())
     result["targets"] = {name: check(result) for name, check in TARGETS.items()}
 
@@ -234,8 +231,7 @@ def main() -> None:
         if key != "targets":
             print(f"{key:<{width}}  {value}")
     print()
-    for name, met in result["targets"].items():
-        print(f"[{'met' if met else 'MISSED'}] {name}")
+    print_targets(result["targets"])
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ import copy
 import gc
 import importlib
 import json
-import os
 import random
 import string
 import subprocess
@@ -49,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from common import save, table
+from common import machine, print_targets, save, table
 
 WARM_UP_RUNS = 200
 STATUSES = ("SUCCEEDED", "FAILED", "RUNNING", "TIMED-OUT", "ABORTED", "READY")
@@ -199,7 +198,7 @@ def main() -> None:
         "traced_ratio_official_over_ours": round(
             official["traced_kb_per_run"] / ours["traced_kb_per_run"], 2
         ),
-        "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}",
+        "machine": machine(),
     }
     result["targets"] = {
         f"at least {TARGET_RATIO:g}x less memory for {args.runs:,} runs (RSS)": (
@@ -234,8 +233,7 @@ def main() -> None:
     for key in ("rss_ratio_official_over_ours", "traced_ratio_official_over_ours", "machine"):
         print(f"{key}: {result[key]}")
     print()
-    for name, met in result["targets"].items():
-        print(f"[{'met' if met else 'MISSED'}] {name}")
+    print_targets(result["targets"])
 
 
 if __name__ == "__main__":

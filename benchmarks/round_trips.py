@@ -36,7 +36,6 @@ import argparse
 import functools
 import importlib
 import os
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -47,7 +46,7 @@ from typing import Any
 import aiohttp
 import anyio
 import psutil
-from common import percentile, save, table
+from common import cpu_secs, machine, percentile, save, table
 
 from apify_runs_async import ApifyRuns
 from apify_runs_async._models import run_response_decoder
@@ -98,11 +97,6 @@ class Cell:
         }
 
 
-def process_cpu(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
-
-
 async def drive(
     get: Get, run_ids: Sequence[str], concurrency: int, secs: float, emulator: psutil.Process
 ) -> Cell:
@@ -135,9 +129,9 @@ async def drive(
         await anyio.sleep(stop_at - clock())
         cell.wall_secs = clock() - started
         cell.cpu_secs = time.process_time() - cpu_before
-        cell.emulator_cpu_secs = process_cpu(emulator) - emulator_before
+        cell.emulator_cpu_secs = cpu_secs(emulator) - emulator_before
 
-    emulator_before = process_cpu(emulator)
+    emulator_before = cpu_secs(emulator)
     cpu_before = time.process_time()
     async with anyio.create_task_group() as group:
         group.start_soon(close_window)
@@ -307,7 +301,7 @@ def main() -> None:
         server = psutil.Process(emulator.process.pid)
         cells = anyio.run(bench, args, emulator.base_url, emulator.token, server)
     result: dict[str, Any] = {
-        "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}",
+        "machine": machine(),
         # Other work on the machine skews the figures: compare with the number of cores.
         "load_average_1min_before": round(load_before, 2),
         "load_average_1min_after": round(os.getloadavg()[0], 2),

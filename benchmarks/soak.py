@@ -28,9 +28,8 @@ import anyio
 from common import save
 
 from apify_runs_async import ApifyRuns, Retries, Run
-from apify_runs_async.emulator import EmulatorProcess, emulator_process
+from apify_runs_async.emulator import EmulatorProcess, FaultKind, emulator_process
 
-FAULT_KINDS = ("status503", "status500", "status429", "reset_before", "reset_after", "truncate")
 STARTS_IN_FLIGHT = 50
 
 
@@ -53,7 +52,11 @@ class Tally(logging.Handler):
 
 
 def fault_spec(rate: float, delay_secs: float) -> str:
-    return ",".join([f"{kind}={rate}" for kind in FAULT_KINDS] + [f"delay={rate}:{delay_secs}"])
+    """Every fault kind at `rate`; a delay lasts `delay_secs`."""
+    return ",".join(
+        f"{kind}={rate}:{delay_secs}" if kind is FaultKind.DELAY else f"{kind}={rate}"
+        for kind in FaultKind
+    )
 
 
 def run_input(rng: random.Random) -> dict[str, Any]:
@@ -138,7 +141,9 @@ def faults_seen(stderr: str) -> Counter[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1000)
-    parser.add_argument("--fault-rate", type=float, default=0.05, help="per kind (7 kinds)")
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.05, help=f"per kind ({len(FaultKind)} kinds)"
+    )
     parser.add_argument("--delay-secs", type=float, default=2.0, help="of the delay fault")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--max-tries", type=int, default=12, help="Retries.max_tries")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from pathlib import Path
@@ -18,7 +19,8 @@ def spec() -> dict[str, Any]:
 
 
 def run_response_examples() -> list[tuple[str, dict[str, Any]]]:
-    """Every example of a `RunResponse` body in the spec, named by where it is."""
+    """Every example of a `RunResponse` body in the spec, named by where it is; copies, which
+    a test may change without changing them for the others."""
     found: list[tuple[str, dict[str, Any]]] = []
     for path, operations in spec()["paths"].items():
         for method, operation in operations.items():
@@ -30,5 +32,6 @@ def run_response_examples() -> list[tuple[str, dict[str, Any]]]:
                     continue
                 examples = [content["example"]] if "example" in content else []
                 examples += [e["value"] for e in content.get("examples", {}).values()]
-                found += [(f"{method.upper()} {path} {status}", e) for e in examples]
+                name = f"{method.upper()} {path} {status}"
+                found += [(name, copy.deepcopy(example)) for example in examples]
     return found

@@ -32,7 +32,7 @@ from apify_runs_async import (
     TransportError,
     UnauthorizedError,
 )
-from tests.fake_api import FakeApi, error_reply, json_reply, raw_server
+from tests.fake_api import FakeApi, drop, error_reply, json_reply, raw_server
 from tests.helpers import FAST_RETRIES, ONE_TRY, everything_about
 from tests.spec import run_response_examples
 
@@ -151,12 +151,7 @@ async def test_get_is_none_only_for_a_missing_run(client: ApifyRuns, fake_api: F
 
 
 async def test_a_dropped_connection(client: ApifyRuns, fake_api: FakeApi) -> None:
-    async def reply(request: web.Request) -> web.StreamResponse:
-        assert request.transport is not None
-        request.transport.close()
-        return web.Response()
-
-    fake_api.reply = reply
+    fake_api.reply = drop
     with pytest.raises(ApifyConnectionError, match="GET /v2/actor-runs/r1") as caught:
         await client.get("r1")
     assert isinstance(caught.value, TransportError)

@@ -7,7 +7,6 @@ reached on purpose.
 
 from __future__ import annotations
 
-import copy
 import email.utils
 import json
 import logging
@@ -39,21 +38,12 @@ from apify_runs_async import (
     UncertainOutcomeError,
 )
 from tests.fake_api import FakeApi, Reply, drop, error_reply, in_turn, json_reply
-from tests.helpers import FAST_RETRIES, ONE_TRY
+from tests.helpers import FAST_RETRIES, ONE_TRY, run_body
 from tests.spec import run_response_examples
 
 pytestmark = pytest.mark.anyio
 
 RUN = run_response_examples()[0][1]["data"]
-
-
-def run_body(**changes: Any) -> dict[str, Any]:
-    """The spec's example run, with some fields changed (`stats` is merged)."""
-    run = copy.deepcopy(RUN)
-    stats = changes.pop("stats", {})
-    run.update(changes)
-    run["stats"].update(stats)
-    return {"data": run}
 
 
 def run_list(*user_agents: str) -> dict[str, Any]:
@@ -75,6 +65,16 @@ def run_list(*user_agents: str) -> dict[str, Any]:
             "items": items,
         }
     }
+
+
+def lost(user_agents: list[str]) -> Reply:
+    """Drop the connection without an answer, noting the User-Agent the try carried."""
+
+    async def reply(request: web.Request) -> web.StreamResponse:
+        user_agents.append(request.headers["User-Agent"])
+        return await drop(request)
+
+    return reply
 
 
 OK = json_reply(200, run_body())
@@ -312,14 +312,10 @@ async def test_a_start_whose_answer_was_lost_is_adopted(
 ) -> None:
     started_by_us: list[str] = []
 
-    async def lost(request: web.Request) -> web.StreamResponse:
-        started_by_us.append(request.headers["User-Agent"])
-        return await drop(request)
-
     async def listing(request: web.Request) -> web.StreamResponse:
         return await json_reply(200, run_list("other", started_by_us[0]))(request)
 
-    fake_api.reply = in_turn(lost, listing, json_reply(200, run_body(id="run1")))
+    fake_api.reply = in_turn(lost(started_by_us), listing, json_reply(200, run_body(id="run1")))
     run = await client.start("me~actor")
     assert run.id == "run1"
     assert sent(fake_api) == [
@@ -553,14 +549,12 @@ async def test_a_start_still_at_work_after_a_timeout_is_uncertain_not_repeated(
     assert [r.method for r in fake_api.requests].count("POST") == 1
 
 
-async def test_runs_are_looked_for_by_the_servers_clock(fake_api: FakeApi) -> None:
+async def test_runs_are_looked_for_by_the_servers_clock(
+    client: ApifyRuns, fake_api: FakeApi
+) -> None:
     # The server's clock is two hours ahead of this machine's: its runs still count as new.
     ahead = datetime.now(UTC) + timedelta(hours=2)
     agents: list[str] = []
-
-    async def lost(request: web.Request) -> web.StreamResponse:
-        agents.append(request.headers["User-Agent"])
-        return await drop(request)
 
     async def listing(request: web.Request) -> web.StreamResponse:
         body = run_list(agents[0])
@@ -568,9 +562,8 @@ async def test_runs_are_looked_for_by_the_servers_clock(fake_api: FakeApi) -> No
         date = email.utils.format_datetime(ahead, usegmt=True)
         return await json_reply(200, body, {"Date": date})(request)
 
-    fake_api.reply = in_turn(lost, listing, json_reply(200, run_body(id="run0")))
-    async with ApifyRuns("t", base_url=fake_api.base_url, retries=FAST_RETRIES) as client:
-        run = await client.start("me~actor")
+    fake_api.reply = in_turn(lost(agents), listing, json_reply(200, run_body(id="run0")))
+    run = await client.start("me~actor")
     assert run.id == "run0"
     assert [r.method for r in fake_api.requests].count("POST") == 1
 
@@ -618,16 +611,12 @@ async def test_a_404_that_is_not_the_apis_after_a_dropped_delete_still_fails(
 
 
 async def test_a_lookup_answered_slowly_still_looks_back_to_the_first_try(
-    fake_api: FakeApi,
+    client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     # The list page comes 11.5 s after it was asked for (a busy server, or its own retries):
     # the runs to look through still go back to the first try, not to 11.5 s after it.
     first_try = datetime.now(UTC)
     agents: list[str] = []
-
-    async def lost(request: web.Request) -> web.StreamResponse:
-        agents.append(request.headers["User-Agent"])
-        return await drop(request)
 
     async def slow_listing(request: web.Request) -> web.StreamResponse:
         if request.query["offset"] == "0":
@@ -643,8 +632,7 @@ async def test_a_lookup_answered_slowly_still_looks_back_to_the_first_try(
         return await json_reply(200, body, {"Date": date})(request)
 
     adopted = json_reply(200, run_body(id="run0"))
-    fake_api.reply = in_turn(lost, slow_listing, slow_listing, adopted)
-    async with ApifyRuns("t", base_url=fake_api.base_url, retries=FAST_RETRIES) as client:
-        run = await client.start("me~actor")
+    fake_api.reply = in_turn(lost(agents), slow_listing, slow_listing, adopted)
+    run = await client.start("me~actor")
     assert run.id == "run0"
     assert [r.method for r in fake_api.requests].count("POST") == 1

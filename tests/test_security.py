@@ -41,6 +41,7 @@ from tests.fake_api import (
     FakeApi,
     Received,
     Reply,
+    drop,
     error_reply,
     in_turn,
     json_reply,
@@ -160,23 +161,18 @@ async def test_no_token_in_logs_or_errors_through_retries(
     debug_everywhere(caplog)
     seen: list[str] = []
 
-    async def dropped(request: web.Request) -> web.StreamResponse:
-        assert request.transport is not None
-        request.transport.close()
-        return web.Response()
-
     async with ApifyRuns(
         TOKEN, base_url=fake_api.base_url, timeouts=Timeouts(read=2), retries=FAST_RETRIES
     ) as c:
         seen += [repr(c), repr(c.run(RUN_ID)), repr(c.retries), repr(c.timeouts)]
         # Passing failures, then success.
-        fake_api.reply = in_turn(error_reply(503, "x", "busy"), dropped, json_reply(200, RUN_BODY))
+        fake_api.reply = in_turn(error_reply(503, "x", "busy"), drop, json_reply(200, RUN_BODY))
         assert (await c.get(RUN_ID)) is not None
         slow_down = error_reply(429, "rate-limit-exceeded", "slow down")
-        fake_api.reply = in_turn(slow_down, dropped, json_reply(200, RUN_BODY))
+        fake_api.reply = in_turn(slow_down, drop, json_reply(200, RUN_BODY))
         assert (await c.abort(RUN_ID)).id == RUN_ID
         # Failures to the last try.
-        for reply in (dropped, error_reply(502, "x", "bad gateway"), body_reply(200, b"{bad")):
+        for reply in (drop, error_reply(502, "x", "bad gateway"), body_reply(200, b"{bad")):
             fake_api.reply = reply
             with pytest.raises(ApifyError) as caught:
                 await c.update(RUN_ID, status_message="hi")
@@ -686,15 +682,15 @@ async def test_a_cut_off_body_is_retried(fake_api: FakeApi) -> None:
 
 
 @pytest.mark.parametrize(
-    "content_type", ["text/plain", "text/html; charset=utf-8", "application/xml", "text/json"]
+    "content_type", ["text/plain", "text/html", "application/xml", "text/json"]
 )
 async def test_json_under_another_content_type_is_refused(
     client: ApifyRuns, fake_api: FakeApi, content_type: str
 ) -> None:
-    fake_api.reply = body_reply(200, RUN_JSON, content_type=content_type.split(";")[0])
+    fake_api.reply = body_reply(200, RUN_JSON, content_type=content_type)
     with pytest.raises(InvalidResponseError, match="Content-Type") as caught:
         await client.get(RUN_ID)
-    assert content_type.split(";")[0] in str(caught.value)
+    assert content_type in str(caught.value)
     _short_excerpt(caught.value, RUN_JSON)
     # The same body as JSON is fine, whatever the case or parameters of its type.
     fake_api.reply = body_reply(200, RUN_JSON, content_type="Application/JSON")

@@ -18,8 +18,7 @@ from apify_runs_async import ApifyRuns, NotFoundError, Retries, Run, RunStatus, 
 from apify_runs_async.emulator import ApifyEmulator, FaultKind, Faults
 from tests.conftest import script
 from tests.fake_api import FakeApi, error_reply, in_turn, json_reply
-from tests.helpers import FAST_RETRIES
-from tests.spec import run_response_examples
+from tests.helpers import FAST_RETRIES, run_body
 
 pytestmark = pytest.mark.anyio
 
@@ -266,8 +265,7 @@ async def test_following_many_runs_survives_many_faults(emulator: ApifyEmulator)
 
 
 async def test_a_run_that_disappears_ends_the_watch(fake_api: FakeApi) -> None:
-    running = run_response_examples()[0][1]
-    running["data"].update(status="RUNNING", finishedAt=None)
+    running = run_body(status="RUNNING", finishedAt=None)
     fake_api.reply = in_turn(json_reply(200, running), error_reply(404, "record-not-found", "gone"))
     async with ApifyRuns("t", base_url=fake_api.base_url, retries=FAST_RETRIES) as client:
         seen: list[Run] = []

@@ -34,9 +34,14 @@ class EmulatorProcess:
 
     def stderr(self) -> str:
         """What the process wrote to stderr so far."""
-        fd = self.stderr_file.fileno()
-        # `pread` leaves the offset alone: the process shares it and writes at it.
-        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
+        return _written(self.stderr_file)
+
+
+def _written(file: IO[bytes]) -> str:
+    """All that was written to `file`, which a process shares with us."""
+    fd = file.fileno()
+    # `pread` leaves the offset alone: the process shares it and writes at it.
+    return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
 
 @contextmanager
@@ -62,10 +67,9 @@ def emulator_process(*args: str, env: Mapping[str, str] | None = None) -> Iterat
                     process.wait(timeout=5)  # let it finish telling why
                 except subprocess.TimeoutExpired:
                     process.kill()
-                started = EmulatorProcess(process, "", "", stderr_file)
                 raise RuntimeError(
                     f"the emulator did not start; it printed {line!r}, "
-                    f"and on stderr: {started.stderr()[-2000:]!r}"
+                    f"and on stderr: {_written(stderr_file)[-2000:]!r}"
                 )
             yield EmulatorProcess(process, match.group(1), match.group(2), stderr_file)
         finally:

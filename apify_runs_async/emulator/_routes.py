@@ -348,10 +348,8 @@ _ENDPOINTS: dict[Handler, Endpoint] = {
 
 def endpoint_name(request: web.Request) -> str | None:
     """The endpoint the request is for, None when it matches no route."""
-    match = request.match_info
-    if match.http_exception is not None:
-        return None
-    found = _ENDPOINTS.get(match.handler)
+    # A path that matches no route has aiohttp's own handler, which is not in the map.
+    found = _ENDPOINTS.get(request.match_info.handler)
     return None if found is None else found.value
 
 

@@ -39,14 +39,13 @@ def _only(kind: str, *endpoints: str, **options: Any) -> Faults:
     return Faults.parse(f"{kind}=1", endpoints=endpoints, max_faults=1, **options)
 
 
-async def _run_count(api: Api) -> int:
-    response = await api.request("GET", "/v2/actor-runs", schema="ListOfRunsResponse", expect=200)
-    total: int = response.data["total"]
-    return total
-
-
 async def _list(api: Api, *, expect: int | None = None) -> Response:
     return await api.request("GET", "/v2/actor-runs", schema="ListOfRunsResponse", expect=expect)
+
+
+async def _run_count(api: Api) -> int:
+    total: int = (await _list(api, expect=200)).data["total"]
+    return total
 
 
 def _auth(emu: ApifyEmulator) -> dict[str, str]:
@@ -93,25 +92,20 @@ async def test_faults_come_before_authentication(api: Api) -> None:
 # -- Dropped connections -----------------------------------------------------------------------
 
 
-async def test_reset_before_drops_the_connection_and_does_nothing(
-    api: Api, session: aiohttp.ClientSession
+@pytest.mark.parametrize(
+    ("kind", "runs_started"),
+    [("reset_before", 0), ("reset_after", 1)],
+    ids=["reset_before_does_nothing", "reset_after_starts_the_run_unheard"],
+)
+async def test_a_reset_drops_the_connection(
+    api: Api, session: aiohttp.ClientSession, kind: str, runs_started: int
 ) -> None:
     emu = api.emulator
-    emu.faults = _only("reset_before", "start")
+    emu.faults = _only(kind, "start")
     with pytest.raises(aiohttp.ClientConnectionError):
         await session.post(emu.base_url + START, json={"steps": []}, headers=_auth(emu))
-    assert await _run_count(api) == 0
-    assert [fault.kind for fault in emu.injected_faults] == [FaultKind.RESET_BEFORE]
-
-
-async def test_reset_after_starts_the_run_but_the_client_never_hears(
-    api: Api, session: aiohttp.ClientSession
-) -> None:
-    emu = api.emulator
-    emu.faults = _only("reset_after", "start")
-    with pytest.raises(aiohttp.ClientConnectionError):
-        await session.post(emu.base_url + START, json={"steps": []}, headers=_auth(emu))
-    assert await _run_count(api) == 1
+    assert await _run_count(api) == runs_started
+    assert [fault.kind for fault in emu.injected_faults] == [FaultKind(kind)]
 
 
 async def test_reset_after_aborts_the_run_but_the_client_never_hears(
@@ -402,7 +396,7 @@ def test_parse_options() -> None:
     ],
 )
 def test_parse_errors_name_the_bad_part(spec: str, message: str) -> None:
-    with pytest.raises(ValueError, match="^" + _escaped(message)):
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
         Faults.parse(spec)
 
 
@@ -415,7 +409,7 @@ def test_parse_errors_name_the_bad_part(spec: str, message: str) -> None:
     ],
 )
 def test_unknown_endpoints_are_refused(endpoints: list[str] | str, message: str) -> None:
-    with pytest.raises(ValueError, match="^" + _escaped(message)):
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
         Faults.parse("status503=1", endpoints=endpoints)
 
 
@@ -430,7 +424,7 @@ def test_unknown_endpoints_are_refused(endpoints: list[str] | str, message: str)
     ],
 )
 def test_the_constructor_validates_too(options: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match="^" + _escaped(message)):
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
         Faults(**options)
 
 
@@ -454,10 +448,6 @@ def test_setting_something_else_than_faults_is_refused() -> None:
     emu = ApifyEmulator()
     with pytest.raises(TypeError, match="faults must be a Faults or None, got str"):
         emu.faults = "status503=1"  # type: ignore[assignment]
-
-
-def _escaped(text: str) -> str:
-    return re.escape(text)
 
 
 # -- The CLI -----------------------------------------------------------------------------------
