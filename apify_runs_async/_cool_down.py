@@ -6,22 +6,16 @@ run was created, so trying again can never start a run twice.
 
 from __future__ import annotations
 
-import logging
+import itertools
 import random
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 import backoff
 
 from . import _validation as check
 from ._errors import BadRequestError
 
-logger = logging.getLogger("apify_runs_async")
-
 LIMIT_ERROR_TYPES = frozenset({"actor-memory-limit-exceeded", "concurrent-runs-limit-exceeded"})
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,24 +36,17 @@ class CoolDown:
         check.positive(self.max_secs, "CoolDown.max_secs")
         check.non_negative(self.give_up_secs, "CoolDown.give_up_secs")
 
-    def retrying(self, send: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-        """`send`, tried again while it fails with a limit error, within this cool-down."""
-        retrying: Callable[..., Awaitable[T]] = backoff.on_exception(
-            lambda: backoff.expo(base=2, factor=self.first_secs, max_value=self.max_secs),
-            BadRequestError,
-            giveup=_not_a_limit,
-            max_time=self.give_up_secs,
-            jitter=lambda wait: wait * random.uniform(1, 2),
-            on_backoff=_log_wait,
-            logger=None,  # its messages would show the request, input included
-        )(send)
-        return retrying
+    def wait(self, limits_hit: int, elapsed_secs: float) -> float | None:
+        """The wait before trying again after `limits_hit` refusals in a row, the first of
+        them `elapsed_secs` ago; None once `give_up_secs` have passed."""
+        left = self.give_up_secs - elapsed_secs
+        if left <= 0:
+            return None
+        ceilings = backoff.expo(base=2, factor=self.first_secs, max_value=self.max_secs)
+        ceiling = next(itertools.islice(ceilings, limits_hit, None))  # its first step is empty
+        return min(ceiling * random.uniform(1, 2), left)
 
 
-def _not_a_limit(error: Exception) -> bool:
-    return not (isinstance(error, BadRequestError) and error.error_type in LIMIT_ERROR_TYPES)
-
-
-def _log_wait(details: Any) -> None:
-    error = details["exception"]
-    logger.info("%s; trying again in %.1f s", error, details["wait"])
+def is_limit(error: Exception) -> bool:
+    """A start refused for the account's memory or concurrent-runs limit: no run was made."""
+    return isinstance(error, BadRequestError) and error.error_type in LIMIT_ERROR_TYPES

@@ -244,3 +244,19 @@ class RunFailedError(ApifyError):
         self.output = output
         detail = f": {run.status_message}" if run.status_message else ""
         super().__init__(f"run {run.id} of Actor {run.act_id} ended {run.status}{detail}")
+
+
+def run_not_found(method: str, path: str) -> ApiError:
+    """The error for a run that does not exist, or stayed missing past a start's grace."""
+    return api_error(
+        method,
+        path,
+        status=404,
+        error_type="record-not-found",
+        message="the run does not exist (or no longer exists)",
+    )
+
+
+def detail_of(error: BaseException | None) -> str:
+    """What went wrong, without the method and path (which a message names already)."""
+    return getattr(error, "detail", None) or str(error)

@@ -58,6 +58,26 @@ class Response(NamedTuple):
     body: bytes
 
 
+def new_session(max_connections: int | None, headers: Mapping[str, str]) -> aiohttp.ClientSession:
+    """The session a client creates for itself: `headers` sent with every request."""
+    # 0: no limit. The headers are the session's defaults: cheaper than with every request.
+    connector = aiohttp.TCPConnector(limit=max_connections or 0)
+    session = aiohttp.ClientSession(connector=connector, headers=headers)
+    # aiohttp silently sends a GET, PUT or DELETE again when a kept-alive connection drops.
+    # Retrying is this client's job: it must see that a try was in doubt.
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
+    return session
+
+
+def check_borrowed(session: aiohttp.ClientSession) -> None:
+    """A session lent to the client must be open and send no credentials of its own."""
+    if session.closed:
+        raise ClientClosedError("the aiohttp session given to ApifyRuns is closed")
+    if session.auth is not None:
+        raise ValueError("session must not have its own auth: ApifyRuns sends the token")
+
+
 class Transport:
     """Sends `Request`s to one API origin through an aiohttp session."""
 

@@ -148,8 +148,9 @@ def run_or_none(request: Request, response: Response) -> Run | None:
     return None if _is_missing(response) else run(request, response)
 
 
-def record_or_none(request: Request, response: Response, key: str) -> Record | None:
+def record_or_none(request: Request, response: Response) -> Record | None:
     """The record in a response, or None where the API says it does not exist."""
+    key = request.path.rpartition("/")[2]
     if _is_missing(response):
         return None
     if not _is_success(response):

@@ -1,27 +1,22 @@
-"""Trying a request again after a passing failure: the policy (`Retries`) and the loop.
+"""Trying a request again after a passing failure: the policy (`Retries`), and which
+failures pass.
 
 Which failures pass: a connection that failed or dropped, a timeout, 408, 429 and 5xx. Every
-other error is final. The loop is `backoff`'s; the waits come from `Retries`, which honours
-the server's `Retry-After`.
+other error is final. The waits come from `backoff`'s schedules, or the server's
+`Retry-After`; the loop that waits them is `_sending.Sender`.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-from collections.abc import Awaitable, Callable, Generator
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
 
 import backoff
 
 from . import _validation as check
-from ._errors import ApiError, ApifyError, ApifyTimeoutError, InvalidResponseError, TransportError
+from ._errors import ApiError, ApifyTimeoutError, InvalidResponseError, TransportError
 from ._http import Request
-
-logger = logging.getLogger("apify_runs_async.retries")
-
-T = TypeVar("T")
 
 DelayFunction = Callable[[int, "float | None"], float]
 """`(tries_failed, retry_after) -> seconds to wait`; `retry_after` is the server's, or None."""
@@ -57,25 +52,17 @@ class Retries:
         check.non_negative(self.max_retry_after_secs, "Retries.max_retry_after_secs")
         if self.delay is not None and not callable(self.delay):
             raise TypeError(f"Retries.delay must be callable, got {type(self.delay).__name__}")
-        hash(self.delay)  # a policy is cached by its value: fail here, not at the first retry
 
-    def _waits(self) -> Generator[float | None, BaseException | None, None]:
-        """backoff's wait generator: it is sent each failure and yields the wait after it."""
-        failure = yield None  # set up for every call: nothing more until a try fails
+    def wait(self, tries_failed: int, retry_after: float | None) -> float:
+        """How long to wait before the next try, after `tries_failed` tries have failed and
+        the server asked for `retry_after` seconds (None: it did not say)."""
+        if self.delay is not None:
+            return self.delay(tries_failed, retry_after)
+        if retry_after is not None:  # the server's wish, never jittered, within the cap
+            return min(retry_after, self.max_retry_after_secs)
         ceilings = backoff.expo(factor=self.first_delay_secs, max_value=self.max_delay_secs)
-        next(ceilings)  # backoff's generators start with an empty step
-        tries = 0
-        while True:
-            tries += 1
-            ceiling = next(ceilings)
-            asked = failure.retry_after if isinstance(failure, ApiError) else None
-            if self.delay is not None:
-                wait = self.delay(tries, asked)
-            elif asked is not None:
-                wait = min(asked, self.max_retry_after_secs)
-            else:
-                wait = backoff.full_jitter(ceiling)
-            failure = yield wait
+        ceiling = next(itertools.islice(ceilings, tries_failed, None))  # its first step is empty
+        return backoff.full_jitter(ceiling)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -107,44 +94,3 @@ def out_of_time(request: Request, secs: float, *, maybe_processed: bool) -> Apif
         f"no answer within {secs:g} s, retries included",
         maybe_processed=maybe_processed,
     )
-
-
-async def with_retries(attempt: Callable[[], Awaitable[T]], retries: Retries) -> T:
-    """`attempt()`, tried again as `retries` says while it fails for a passing reason."""
-    # The first try goes without backoff's machinery: it is most often the only one.
-    try:
-        return await attempt()
-    except ApifyError as error:
-        if retries.max_tries == 1 or not is_transient(error):
-            raise
-        first_failure = error
-    result: T = await _loop(retries)(attempt, [first_failure])
-    return result
-
-
-Loop = Callable[[Callable[[], Awaitable[Any]], list[ApifyError]], Awaitable[Any]]
-
-
-@functools.lru_cache(maxsize=64)
-def _loop(retries: Retries) -> Loop:
-    """backoff's retry loop around any attempt, built once per policy."""
-
-    @backoff.on_exception(
-        cast(Any, retries._waits),  # backoff sends it each failure; its stubs don't say so
-        ApifyError,
-        max_tries=retries.max_tries,
-        giveup=lambda error: not is_transient(error),
-        jitter=None,  # the waits are jittered already, but never the server's Retry-After
-        on_backoff=_log_retry,
-        logger=None,  # its messages show the call's arguments
-    )
-    async def loop(attempt: Callable[[], Awaitable[Any]], had: list[ApifyError]) -> Any:
-        if had:  # the first try's failure, counted as backoff's first try
-            raise had.pop()
-        return await attempt()
-
-    return loop
-
-
-def _log_retry(details: Any) -> None:
-    logger.info("%s; try %d in %.2f s", details["exception"], details["tries"] + 1, details["wait"])

@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Iterable
 from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 Source = TypeVar("Source")  # what the caller feeds in: a run id, an input...
-Job = TypeVar("Job")  # what one job gets, once the source is checked
 Item = TypeVar("Item")  # what the stream yields
 
 Emit = Callable[[Item], Awaitable[None]]
@@ -29,7 +28,7 @@ class _Wake:
     """Put in the buffer to wake a waiting consumer when the last job has finished."""
 
 
-class RunStream(Generic[Source, Job, Item]):
+class RunStream(Generic[Source, Item]):
     """Results of many concurrent jobs, as they come.
 
     >>> async with client.watch_many(run_ids) as updates:
@@ -45,12 +44,14 @@ class RunStream(Generic[Source, Job, Item]):
     def __init__(
         self,
         sources: Iterable[Source] | AsyncIterable[Source],
-        prepare: Callable[[Source], Job | None],
-        job: Callable[[Job, Emit[Item]], Awaitable[None]],
+        prepare: Callable[[Source], Any],
+        job: Callable[[Any, Emit[Item]], Awaitable[None]],
         *,
         concurrency: int | None = None,
     ) -> None:
         self._sources = sources
+        # `prepare` turns a source into what `job` takes (None: skip it); the stream only
+        # passes that on, so its type is theirs, not part of the stream's.
         self._prepare = prepare
         self._job = job
         self._slots = None if concurrency is None else anyio.Semaphore(concurrency)
@@ -111,7 +112,7 @@ class RunStream(Generic[Source, Job, Item]):
         if job is not None:
             self._start(job, admitted=False)
 
-    def _start(self, job: Job, *, admitted: bool) -> None:
+    def _start(self, job: Any, *, admitted: bool) -> None:
         assert self._group is not None
         self._pending += 1
         self._group.start_soon(self._run, job, admitted)
@@ -141,13 +142,13 @@ class RunStream(Generic[Source, Job, Item]):
                     return
         self._job_done()  # only on success: after a failure, the consumer waits to be cancelled
 
-    async def _feed_jobs(self, jobs: list[Job]) -> None:
+    async def _feed_jobs(self, jobs: list[Any]) -> None:
         for job in jobs:
             if not await self._admit(job):
                 return
         self._job_done()
 
-    async def _admit(self, job: Job | None) -> bool:
+    async def _admit(self, job: Any) -> bool:
         """Start a job from the sources once a slot is free; False once the stream has ended.
 
         Jobs cancelled at the end free their slots, which can wake this wait before its own
@@ -161,7 +162,7 @@ class RunStream(Generic[Source, Job, Item]):
             self._start(job, admitted=True)
         return not self._ended
 
-    async def _run(self, job: Job, admitted: bool) -> None:
+    async def _run(self, job: Any, admitted: bool) -> None:
         if self._slots is not None and not admitted:
             await self._slots.acquire()  # a job from add() waits for its slot here
         running = self._job(job, self._send.send)

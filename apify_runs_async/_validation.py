@@ -11,11 +11,13 @@ import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from ._status import GeneralAccess
+
+T = TypeVar("T")
 
 # URL-unreserved characters only: an id never needs escaping, so it can never smuggle a path
 # segment, a query or a fragment into the URL.
@@ -198,3 +200,48 @@ def webhooks(value: object, name: str = "webhooks") -> str:
     except (TypeError, msgspec.EncodeError) as exc:
         raise TypeError(f"{name} cannot be encoded as JSON: {exc}") from None
     return base64.b64encode(as_json).decode("ascii")
+
+
+def of_type(value: T, cls: type[Any], name: str, *, optional: bool = False) -> T:
+    """`value` if it is a `cls` (or None, if `optional`); a TypeError naming it otherwise."""
+    if not (isinstance(value, cls) or (optional and value is None)):
+        wanted = f"a {cls.__name__} or None" if optional else f"a {cls.__name__}"
+        raise TypeError(f"{name} must be {wanted}, got {type(value).__name__}")
+    return value
+
+
+def many(values: T, name: str) -> T:
+    """A list or iterable of runs or inputs. A str is iterable too, but surely not what's meant."""
+    if isinstance(values, str | bytes):
+        raise TypeError(f"{name} must be a list or an iterable of them, not a single str")
+    return values
+
+
+def optional_wait(value: float | None, name: str = "wait_secs") -> float | None:
+    return None if value is None else non_negative(value, name)
+
+
+def poll_interval(value: float | None, name: str = "poll_interval") -> float | None:
+    if value is not None:
+        interval = non_negative(value, name)
+        if not 1 <= interval <= MAX_WAIT_SECS:
+            raise ValueError(f"{name} must be 1 to 60 seconds, got {value!r}")
+    return value
+
+
+def run_input(value: object, content_type: str | None, name: str) -> None:
+    """Whether `value` can be sent as a run input with `content_type`."""
+    if value is None:
+        if content_type is not None:
+            raise ValueError("content_type is given but there is no input to send")
+    elif isinstance(value, bytes | str):
+        if content_type is None:
+            raise ValueError(f"content_type is required when {name} is bytes or str")
+        header_value(content_type, "content_type")
+    elif not isinstance(value, Mapping | Sequence):
+        raise TypeError(
+            f"{name} must be a dict or list (sent as JSON), or bytes / str with content_type; "
+            f"got {type(value).__name__}"
+        )
+    elif content_type is not None and not content_type.startswith("application/json"):
+        raise ValueError(f"a dict or list {name} is sent as JSON; content_type {content_type!r}")

@@ -1,0 +1,242 @@
+"""Build each API request from checked arguments: pure functions, no I/O.
+
+The twin of `_responses.py`: one function per operation turns its arguments into a `Request`,
+checking each (see `_validation.py`) before anything is sent. `ApifyRuns` sends what these
+build; `_reconcile.py` builds its look-ups here too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any, TypedDict
+
+import msgspec
+
+from . import _validation as check
+from ._http import Request
+
+JSON = "application/json"
+
+JsonInput = Mapping[str, Any] | Sequence[Any]
+"""A run input sent as JSON: a dict, or a list."""
+
+RunInput = JsonInput | bytes | str | None
+"""A run input: JSON (a dict or list), or bytes / str sent as they are with `content_type`."""
+
+
+class TaskStartOptions(TypedDict, total=False):
+    """The options of a run of a task: `start_task`, `call_task`. None is the same as not
+    giving the option: the Actor's or task's own setting applies."""
+
+    build: str | None
+    timeout_secs: float | None
+    memory_mbytes: int | None
+    max_items: int | None
+    max_total_charge_usd: float | None
+    restart_on_error: bool | None
+    webhooks: Sequence[Mapping[str, Any]] | None
+
+
+class StartOptions(TaskStartOptions, total=False):
+    """The options of a run of an Actor: `start`, `call`, `call_many`."""
+
+    content_type: str | None
+    force_permission_level: str | None
+
+
+START_OPTIONS = frozenset(StartOptions.__annotations__)
+_TASK_START_OPTIONS = frozenset(TaskStartOptions.__annotations__)
+_RESURRECT_OPTIONS = _TASK_START_OPTIONS - {"webhooks"}
+
+
+# --- Runs -----------------------------------------------------------------------------------
+
+
+def start(
+    actor_id: str, run_input: RunInput, wait_for_finish: float | None, options: StartOptions
+) -> Request:
+    path = f"/v2/actors/{check.actor_id(actor_id, 'actor_id')}/runs"
+    params = start_params(options, wait_for_finish)
+    body, content_type = encode_input(run_input, options.get("content_type"), "run_input")
+    return Request("POST", path, params, body, content_type, _hold(params))
+
+
+def start_task(
+    task_id: str,
+    task_input: JsonInput | None,
+    wait_for_finish: float | None,
+    options: TaskStartOptions,
+) -> Request:
+    path = f"/v2/actor-tasks/{check.actor_id(task_id, 'task_id')}/runs"
+    params = start_params(options, wait_for_finish, allowed=_TASK_START_OPTIONS)
+    body, content_type = encode_input(task_input, None, "task_input")
+    return Request("POST", path, params, body, content_type, _hold(params))
+
+
+def get_run(run_id: str, wait_for_finish: float | None = None) -> Request:
+    hold = 0
+    if wait_for_finish is not None:
+        hold = math.ceil(check.wait_secs(wait_for_finish, "wait_for_finish"))
+    return poll_run(check.resource_id(run_id, "run_id"), hold)
+
+
+def poll_run(run_id: str, hold: int) -> Request:
+    """GET a run whose id is checked already, held up to `hold` whole seconds."""
+    params = {"waitForFinish": str(hold)} if hold else None
+    return Request("GET", f"/v2/actor-runs/{run_id}", params, long_poll_secs=hold)
+
+
+def abort(run_id: str, gracefully: bool | None) -> Request:
+    params = _query(gracefully=_flag(gracefully, "gracefully"))
+    return Request("POST", f"{run_path(run_id)}/abort", params)
+
+
+def metamorph(
+    run_id: str,
+    target_actor_id: str,
+    target_actor_build: str | None,
+    run_input: RunInput,
+    content_type: str | None,
+) -> Request:
+    params = _query(
+        targetActorId=check.actor_id(target_actor_id, "target_actor_id"),
+        build=_tag(target_actor_build, "target_actor_build"),
+    )
+    body, body_type = encode_input(run_input, content_type, "run_input")
+    return Request("POST", f"{run_path(run_id)}/metamorph", params, body, body_type)
+
+
+def resurrect(run_id: str, options: Mapping[str, Any]) -> Request:
+    """`options`: those of `start_task` but `webhooks`, as the original run's defaults."""
+    params = start_params(options, allowed=_RESURRECT_OPTIONS)
+    return Request("POST", f"{run_path(run_id)}/resurrect", params)
+
+
+def reboot(run_id: str) -> Request:
+    return Request("POST", f"{run_path(run_id)}/reboot")
+
+
+def update(
+    run_id: str,
+    status_message: str | None,
+    is_status_message_terminal: bool | None,
+    general_access: str | None,
+) -> Request:
+    body: dict[str, str | bool] = {}
+    if status_message is not None:
+        body["statusMessage"] = check.text(status_message, "status_message")
+    if is_status_message_terminal is not None:
+        body["isStatusMessageTerminal"] = check.flag(
+            is_status_message_terminal, "is_status_message_terminal"
+        )
+    if general_access is not None:
+        body["generalAccess"] = check.general_access(general_access)
+    if not body:
+        raise ValueError(
+            "update() needs status_message, is_status_message_terminal or general_access"
+        )
+    return Request("PUT", run_path(run_id), None, msgspec.json.encode(body), JSON)
+
+
+def delete(run_id: str) -> Request:
+    return Request("DELETE", run_path(run_id))
+
+
+def get_record(run_id: str, key: str) -> Request:
+    path = f"{run_path(run_id)}/key-value-store/records/{check.record_key(key)}"
+    return Request("GET", path, record_read=True)
+
+
+def list_runs(runs_path: str, *, offset: int, limit: int, desc: bool) -> Request:
+    """A page of the runs at `runs_path` (an Actor's or a task's), as a start's look-up reads."""
+    params = {"desc": "true" if desc else "false", "limit": str(limit), "offset": str(offset)}
+    return Request("GET", runs_path, params)
+
+
+# --- Parts of requests ------------------------------------------------------------------------
+
+
+def run_path(run_id: str) -> str:
+    return f"/v2/actor-runs/{check.resource_id(run_id, 'run_id')}"
+
+
+def start_params(
+    options: Mapping[str, Any],
+    wait_for_finish: float | None = None,
+    *,
+    allowed: frozenset[str] = START_OPTIONS,
+) -> dict[str, str]:
+    """The start options as the API names them, each checked: shared by start, start_task and
+    resurrect, and checked up front by call_many so that a bad one fails before any run."""
+    # Options come as **kwargs: a misspelt one must fail as a misspelt keyword would.
+    for name in options:
+        if name not in allowed:
+            raise TypeError(f"got an unexpected keyword argument {name!r}")
+    params = _query(
+        build=_tag(options.get("build"), "build"),
+        restartOnError=_flag(options.get("restart_on_error"), "restart_on_error"),
+    )
+    if (timeout_secs := options.get("timeout_secs")) is not None:
+        params["timeout"] = _whole_seconds(check.non_negative(timeout_secs, "timeout_secs"))
+    if (memory := options.get("memory_mbytes")) is not None:
+        params["memory"] = str(check.memory_mbytes(memory))
+    if (max_items := options.get("max_items")) is not None:
+        params["maxItems"] = str(check.positive_int(max_items, "max_items"))
+    if (usd := options.get("max_total_charge_usd")) is not None:
+        params["maxTotalChargeUsd"] = _decimal(check.non_negative(usd, "max_total_charge_usd"))
+    if wait_for_finish is not None:
+        params["waitForFinish"] = _whole_seconds(
+            check.wait_secs(wait_for_finish, "wait_for_finish")
+        )
+    if (webhooks := options.get("webhooks")) is not None:
+        params["webhooks"] = check.webhooks(webhooks)
+    if (level := options.get("force_permission_level")) is not None:
+        params["forcePermissionLevel"] = check.permission_level(level)
+    if (content_type := options.get("content_type")) is not None:
+        check.header_value(content_type, "content_type")
+    return params
+
+
+def encode_input(
+    value: object, content_type: str | None, name: str
+) -> tuple[bytes | None, str | None]:
+    """The request body and its content type for a run input."""
+    check.run_input(value, content_type, name)
+    if value is None:
+        return None, None
+    if isinstance(value, bytes | str):
+        return (value.encode() if isinstance(value, str) else value), content_type
+    try:
+        return msgspec.json.encode(value), JSON
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise TypeError(f"{name} cannot be encoded as JSON: {exc}") from exc
+
+
+def _hold(params: Mapping[str, str]) -> int:
+    """How long the server may hold a start: its waitForFinish, in whole seconds."""
+    return int(params.get("waitForFinish", 0))
+
+
+def _whole_seconds(value: float) -> str:
+    # The API takes whole seconds; a fraction is rounded up, so the wait is never shorter.
+    return str(math.ceil(value))
+
+
+def _decimal(value: float) -> str:
+    # Plain notation: str(1e-07) would be "1e-07", which a query parser may not read.
+    return format(Decimal(repr(value)), "f") if isinstance(value, float) else str(value)
+
+
+def _tag(value: object, name: str) -> str | None:
+    return None if value is None else check.tag(value, name)
+
+
+def _flag(value: object, name: str) -> str | None:
+    return None if value is None else ("true" if check.flag(value, name) else "false")
+
+
+def _query(**params: str | None) -> dict[str, str]:
+    """Query parameters, leaving out the ones not given."""
+    return {name: value for name, value in params.items() if value is not None}
