@@ -316,7 +316,9 @@ class ApifyRuns:
         """
         run_id = check.resource_id(run_id, "run_id")
         check.optional_wait(wait_secs)
-        return await _following.wait_for_finish(self._poller(run_id, retries), wait_secs)
+        send = self._sender(retries)
+        grace = send.retries.not_found_grace_secs
+        return await _following.wait_for_finish(_poller(send, run_id), wait_secs, grace)
 
     def watch(
         self,
@@ -437,7 +439,10 @@ class ApifyRuns:
         async def wait(ref: RunRef, emit: Emit[Run]) -> None:
             run_id, known = _split_ref(ref)
             if known is None or not known.is_terminal:
-                known = await _following.wait_for_finish(_poller(send, run_id), None)
+                poll = _poller(send, run_id)
+                known = await _following.wait_for_finish(
+                    poll, None, send.retries.not_found_grace_secs
+                )
                 if known is None:
                     raise run_not_found("GET", _requests.run_path(run_id))
             await emit(known)
@@ -511,7 +516,7 @@ class ApifyRuns:
     async def _start(self, request: Request, retries: Retries | None) -> Run:
         """Start a run, retrying without ever starting a second one."""
         send = self._sender(retries)
-        rule = _reconcile.Start(request, USER_AGENT, send)
+        rule = _reconcile.Start(request, USER_AGENT, send, send.retries.lookup_margin_secs)
         return await send(request, _responses.run, rule, self._limit_cool_down)
 
     async def _change(
@@ -527,14 +532,12 @@ class ApifyRuns:
             request, _responses.run, _reconcile.RunChange(request, run_id, changes, send)
         )
 
-    def _poller(self, run_id: str, retries: Retries | None) -> _following.PollRun:
-        return _poller(self._sender(retries), run_id)
-
     def _watch(
         self, run_id: str, poll_interval: float | None, send: Sender, known: Run | None
     ) -> AsyncGenerator[Run, None]:
         path = _requests.run_path(run_id)
-        return _following.watch(_poller(send, run_id), path, poll_interval, known)
+        grace = send.retries.not_found_grace_secs
+        return _following.watch(_poller(send, run_id), path, poll_interval, grace, known)
 
     async def _finish_call(
         self, run: Run, wait_secs: float | None, raise_on_failure: bool, retries: Retries | None

@@ -12,22 +12,22 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 
 import anyio
 
-from ._errors import api_error
+from ._errors import run_not_found
 from ._models import Run
 from ._validation import MAX_WAIT_SECS
 
-# Right after a start, a replica may not know the run yet and answer 404 for a moment.
-NOT_FOUND_GRACE_SECS = 3.0
 _NOT_FOUND_RETRY_SECS = 0.25
 
 PollRun = Callable[[int], Awaitable[Run | None]]
 """GET the run, letting the server hold the request up to N whole seconds; None on 404."""
 
 
-async def _poll_past_404(poll: PollRun, hold: int, deadline: float = math.inf) -> Run | None:
-    """`poll`, asked again while the run is missing; None once it has been for a few seconds
-    (or at `deadline`, if that comes first)."""
-    give_up_at = min(deadline, anyio.current_time() + NOT_FOUND_GRACE_SECS)
+async def _poll_past_404(
+    poll: PollRun, hold: int, grace_secs: float, deadline: float = math.inf
+) -> Run | None:
+    """`poll`, asked again while the run is missing (right after a start, a replica may not
+    know it yet); None once it has been for `grace_secs` (or at `deadline`, if sooner)."""
+    give_up_at = min(deadline, anyio.current_time() + grace_secs)
     while (run := await poll(hold)) is None:
         if anyio.current_time() >= give_up_at:
             return None
@@ -35,7 +35,7 @@ async def _poll_past_404(poll: PollRun, hold: int, deadline: float = math.inf) -
     return run
 
 
-async def wait_for_finish(poll: PollRun, wait_secs: float | None) -> Run | None:
+async def wait_for_finish(poll: PollRun, wait_secs: float | None, grace_secs: float) -> Run | None:
     """Long-poll until the run is terminal or `wait_secs` has passed (None: no limit).
 
     Returns the last run seen, or None if the run does not exist.
@@ -49,14 +49,18 @@ async def wait_for_finish(poll: PollRun, wait_secs: float | None) -> Run | None:
         hold = int(min(MAX_WAIT_SECS, remaining))
         if hold < 1:
             await anyio.sleep(max(0.0, remaining))
-        run = await _poll_past_404(poll, hold, deadline)
+        run = await _poll_past_404(poll, hold, grace_secs, deadline)
         if run is None or run.is_terminal or hold < 1:
             return run
         await _pace(asked_at, hold)
 
 
 async def watch(
-    poll: PollRun, path: str, poll_interval: float | None, known: Run | None = None
+    poll: PollRun,
+    path: str,
+    poll_interval: float | None,
+    grace_secs: float,
+    known: Run | None = None,
 ) -> AsyncGenerator[Run, None]:
     """Yield the run each time its status or status message changes, until it is terminal.
 
@@ -77,9 +81,9 @@ async def watch(
         asked_at = anyio.current_time()
         # The first request answers at once, so the current status comes without delay.
         asked_hold = 0 if last_seen is None else hold
-        run = await _poll_past_404(poll, asked_hold)
+        run = await _poll_past_404(poll, asked_hold, grace_secs)
         if run is None:
-            raise run_not_found(path)
+            raise run_not_found("GET", path)
         seen = (run.status, run.status_message)
         finished = run.is_terminal
         if seen != last_seen:
@@ -89,17 +93,6 @@ async def watch(
             return
         del run
         await _pace(asked_at, asked_hold)
-
-
-def run_not_found(path: str) -> Exception:
-    """The error for a run that stayed missing past the grace period after a start."""
-    return api_error(
-        "GET",
-        path,
-        status=404,
-        error_type="record-not-found",
-        message="the run does not exist (or no longer exists)",
-    )
 
 
 async def _pace(asked_at: float, hold: int) -> None:

@@ -40,9 +40,6 @@ T = TypeVar("T")
 Read = Callable[[Request, Response], T]
 """A pure function that turns a response into data or a typed error (see `_responses.py`)."""
 
-# Runs are looked through back to a little before the first try: the server's Date header
-# has whole seconds, and the try took a while to reach it.
-CLOCK_MARGIN = timedelta(seconds=10)
 _LIST_PAGE = 100
 _MAX_LIST_PAGES = 50
 
@@ -145,9 +142,10 @@ class Start(_OnceOnly):
     run's `meta.userAgent`, so a run started by a try in doubt can be found in the list of
     the Actor's (or task's) runs, newest first."""
 
-    def __init__(self, request: Request, user_agent: str, fetch: Fetch) -> None:
+    def __init__(self, request: Request, user_agent: str, fetch: Fetch, margin_secs: float) -> None:
         super().__init__(request)
         self._user_agent = user_agent
+        self._margin = timedelta(seconds=margin_secs)
         self._fetch = fetch
         self._nonces: list[str] = []
         self._first_try_at: float | None = None  # on this process's monotonic clock
@@ -175,7 +173,7 @@ class Start(_OnceOnly):
                 # taken now, as the page arrives: the lookup may have been retried a while.
                 since_first_try = timedelta(seconds=anyio.current_time() - self._first_try_at)
                 now = server_now or datetime.now(UTC)
-                oldest_possible = now - since_first_try - CLOCK_MARGIN
+                oldest_possible = now - since_first_try - self._margin
             for item in page.items:
                 agent = item.meta.user_agent or ""
                 if any(f"nonce/{nonce}" in agent for nonce in self._nonces):

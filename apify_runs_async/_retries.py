@@ -32,6 +32,11 @@ class Retries:
     jitter), or what the server asked for in `Retry-After`, at most `max_retry_after_secs`.
     `delay`, if given, decides the waits instead (tests use it to retry in milliseconds).
 
+    Right after a start, the API may answer 404 for the new run for a moment: following a
+    run waits that out for `not_found_grace_secs`. A start's look-up for a run its failed
+    try may have started goes back to `lookup_margin_secs` before the first try, for the
+    server's whole-second clock and the time the try took to arrive.
+
     A start, metamorph, reboot or resurrect is never blindly sent again: after a failure that
     may have reached the server, the client first checks whether it took effect.
     `Retries(max_tries=1)` sends every request once and reports failures as they are.
@@ -44,12 +49,16 @@ class Retries:
     max_delay_secs: float = 30.0
     max_retry_after_secs: float = 60.0
     delay: DelayFunction | None = None
+    not_found_grace_secs: float = 3.0
+    lookup_margin_secs: float = 10.0
 
     def __post_init__(self) -> None:
         check.positive_int(self.max_tries, "Retries.max_tries")
         check.positive(self.first_delay_secs, "Retries.first_delay_secs")
         check.positive(self.max_delay_secs, "Retries.max_delay_secs")
         check.non_negative(self.max_retry_after_secs, "Retries.max_retry_after_secs")
+        check.non_negative(self.not_found_grace_secs, "Retries.not_found_grace_secs")
+        check.non_negative(self.lookup_margin_secs, "Retries.lookup_margin_secs")
         if self.delay is not None and not callable(self.delay):
             raise TypeError(f"Retries.delay must be callable, got {type(self.delay).__name__}")
 
