@@ -25,7 +25,7 @@ from ._rate_limits import RateLimiter, RateLimits
 from ._requests import JsonInput, RunInput, StartOptions, TaskStartOptions
 from ._retries import Retries
 from ._run_handle import RunHandle
-from ._sending import Sender
+from ._sending import ClosedSender, Sender
 from ._status import RunStatus
 from ._streams import Emit, RunStream
 
@@ -113,7 +113,7 @@ class ApifyRuns:
         self._session = session
         self._owns_session = session is None
         self._state = _State.UNOPENED
-        self._send: Sender | None = None  # with the client's own retries, while open
+        self._send: Sender = ClosedSender("not open yet")  # with the client's own retries
         self._rate_limits = rate_limits
         self._limit_cool_down = limit_cool_down
 
@@ -150,7 +150,7 @@ class ApifyRuns:
         if self._state is _State.OPEN and self._owns_session and self._session is not None:
             await self._session.close()
         self._state = _State.CLOSED
-        self._send = None
+        self._send = ClosedSender("closed")
 
     def run(self, run_id: str) -> RunHandle:
         """A handle with this client's run methods bound to one run."""
@@ -210,7 +210,8 @@ class ApifyRuns:
         until the run has finished.
         """
         request = _requests.get_run(run_id, wait_for_finish)
-        return await self._sender(retries)(request, _responses.run_or_none)
+        send = self._send if retries is None else self._sender(retries)  # inline: the hot path
+        return await send(request, _responses.run_or_none)
 
     async def abort(
         self, run_id: str, *, gracefully: bool | None = None, retries: Retries | None = None
@@ -503,12 +504,7 @@ class ApifyRuns:
 
     def _sender(self, retries: Retries | None) -> Sender:
         """What sends requests, with `retries` or else the client's own."""
-        if self._send is None:
-            state = "closed" if self._state is _State.CLOSED else "not open yet"
-            raise ClientClosedError(
-                f"this ApifyRuns client is {state}: use it inside `async with ApifyRuns(...)`"
-            )
-        if retries is None:
+        if retries is None or isinstance(self._send, ClosedSender):
             return self._send
         policy = check.of_type(retries, Retries, "retries")
         return Sender(self._send.transport, policy, self.timeouts.total)

@@ -16,7 +16,8 @@ from typing import NamedTuple
 from urllib.parse import urlencode
 
 import aiohttp
-from multidict import CIMultiDict, CIMultiDictProxy
+import msgspec
+from multidict import CIMultiDict, CIMultiDictProxy, istr
 
 from ._config import Timeouts
 from ._errors import (
@@ -33,13 +34,15 @@ from ._rate_limits import RateLimiter
 logger = logging.getLogger("apify_runs_async")
 
 _NO_BODY_HEADERS = ("Content-Type",)
+_CONTENT_ENCODING = istr("Content-Encoding")  # looked up as it is, not case-folded each time
 
 
-class Request(NamedTuple):
+class Request(msgspec.Struct, frozen=True, gc=False):
     """An API request, built and checked before anything is sent."""
 
     method: str
     path: str
+    # Structs, not NamedTuples: made in C, for two on every request.
     params: Mapping[str, str] | None = None
     body: bytes | None = None
     content_type: str | None = None
@@ -52,7 +55,9 @@ class Request(NamedTuple):
     user_agent: str | None = None
 
 
-class Response(NamedTuple):
+class Response(msgspec.Struct, frozen=True, gc=False):
+    """An API response, read whole."""
+
     status: int
     headers: CIMultiDictProxy[str]
     body: bytes
@@ -115,8 +120,6 @@ class Transport:
         return timeout
 
     async def send(self, request: Request) -> Response:
-        if self._session.closed:
-            raise ClientClosedError("the aiohttp session given to ApifyRuns has been closed")
         if self._rate_limiter is not None:
             await self._rate_limiter.wait(request.method, request.path)
         headers = self._headers
@@ -129,7 +132,9 @@ class Transport:
         url = self._base_url + request.path
         if request.params:
             url += "?" + urlencode(request.params)  # fewer objects than aiohttp's params=
-        started = time.perf_counter()
+        hold = request.long_poll_secs
+        # Only a debug log reads the time a request took.
+        started = time.perf_counter() if logger.isEnabledFor(logging.DEBUG) else None
         failure: ApifyError
         try:
             async with self._session.request(
@@ -137,7 +142,7 @@ class Transport:
                 url,
                 data=request.body,
                 headers=headers,
-                timeout=self._timeout(request.long_poll_secs),
+                timeout=self._client_timeouts.get(hold) or self._timeout(hold),
                 # aiohttp drops the Authorization header on a redirect to another origin.
                 allow_redirects=request.record_read,
                 # aiohttp would label an empty POST application/octet-stream (never a GET).
@@ -148,13 +153,23 @@ class Transport:
             ) as response:
                 status, response_headers = response.status, response.headers
                 limit = self._body_limits.record if request.record_read else self._body_limits.api
-                if response.content.is_eof():  # all here already, as small answers are
-                    body = await _read_body(response, limit)
+                length = response.content_length
+                if (
+                    response.content.is_eof()  # all here already, as small answers are
+                    and length is not None
+                    and length <= limit
+                    and _CONTENT_ENCODING not in response_headers
+                ):
+                    body = await response.read()
                 else:
                     # The read timeout bounds each chunk; this bounds the whole body, which a
                     # hostile server could otherwise trickle for hours.
                     async with asyncio.timeout(self._timeouts.read):
                         body = await _read_body(response, limit)
+        except RuntimeError:
+            if not self._session.closed:
+                raise
+            failure = ClientClosedError("the aiohttp session given to ApifyRuns has been closed")
         except TimeoutError as exc:  # aiohttp's timeouts are TimeoutError subclasses
             failure = ApifyTimeoutError(
                 request.method, request.path, _describe(exc), maybe_processed=_may_have_sent(exc)
@@ -172,7 +187,7 @@ class Transport:
                 excerpt=too_large.excerpt,
             )
         else:
-            if logger.isEnabledFor(logging.DEBUG):
+            if started is not None:
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 logger.debug(
                     "%s %s -> %d (%.1f ms)", request.method, request.path, status, elapsed_ms
@@ -203,7 +218,7 @@ async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
     a length. An error's body is cut at `limit` instead: its start is all its message shows.
     """
     length = response.content_length
-    plain = "Content-Encoding" not in response.headers
+    plain = _CONTENT_ENCODING not in response.headers
     if plain and length is not None and length <= limit:
         return await response.read()  # aiohttp reads exactly `length` bytes
     is_error = response.status >= 400

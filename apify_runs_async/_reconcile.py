@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
+import msgspec
 
 from . import _requests, _responses
 from ._errors import (
@@ -53,6 +54,8 @@ class Fetch(Protocol):
 class Rule(Generic[T]):
     """How a request may be tried again after a failure. This one is for requests that are
     safe to repeat as they are: reads and updates."""
+
+    once_only = False  # whether `prepare`, `mark` and `settle` have anything to do
 
     async def prepare(self) -> None:
         """Before each try that may be followed by others: note what telling whether a try
@@ -112,6 +115,8 @@ class Delete(Rule[None]):
 class _OnceOnly(Rule[Run]):
     """An operation never sent again while a try of it may have taken effect."""
 
+    once_only = True
+
     def __init__(self, request: Request) -> None:
         self.request = request
 
@@ -157,7 +162,7 @@ class Start(_OnceOnly):
     def mark(self, request: Request) -> Request:
         nonce = secrets.token_hex(8)
         self._nonces.append(nonce)
-        return request._replace(user_agent=f"{self._user_agent} nonce/{nonce}")
+        return msgspec.structs.replace(request, user_agent=f"{self._user_agent} nonce/{nonce}")
 
     async def took_effect(self) -> Run | None:
         assert self._first_try_at is not None

@@ -76,10 +76,11 @@ def start_task(
 
 
 def get_run(run_id: str, wait_for_finish: float | None = None) -> Request:
-    hold = 0
-    if wait_for_finish is not None:
-        hold = math.ceil(check.wait_secs(wait_for_finish, "wait_for_finish"))
-    return poll_run(check.resource_id(run_id, "run_id"), hold)
+    path = f"/v2/actor-runs/{check.resource_id(run_id, 'run_id')}"
+    if wait_for_finish is None:
+        return Request("GET", path)
+    hold = math.ceil(check.wait_secs(wait_for_finish, "wait_for_finish"))
+    return Request("GET", path, {"waitForFinish": str(hold)} if hold else None, long_poll_secs=hold)
 
 
 def poll_run(run_id: str, hold: int) -> Request:

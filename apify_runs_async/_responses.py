@@ -102,7 +102,7 @@ def _data(
     what: str,
 ) -> T:
     """The `data` of a successful JSON response; raises the matching error otherwise."""
-    if not _is_success(response):
+    if not 200 <= response.status < 300:  # as `_is_success`, inline: every response comes here
         raise error_for(request, response)
     content_type = response.headers.get(_CONTENT_TYPE, "")
     if not (content_type.startswith(_JSON) or content_type.lower().startswith(_JSON)):
@@ -145,7 +145,9 @@ def run_list(request: Request, response: Response) -> tuple[RunListPage, datetim
 
 def run_or_none(request: Request, response: Response) -> Run | None:
     """Like `run`, but None where the API says the run does not exist."""
-    return None if _is_missing(response) else run(request, response)
+    if response.status == 404 and _is_missing(response):
+        return None
+    return run(request, response)
 
 
 def record_or_none(request: Request, response: Response) -> Record | None:
