@@ -34,11 +34,7 @@ from ._errors import (
 from ._models import (
     ActorChargeEvent,
     CallResult,
-    FlatPricePerMonthPricingInfo,
-    FreePricingInfo,
     Metamorph,
-    PayPerEventPricingInfo,
-    PricePerDatasetItemPricingInfo,
     PricingInfo,
     PricingPerEvent,
     Record,
@@ -50,12 +46,18 @@ from ._models import (
     RunUsageUsd,
     StorageIds,
     TieredPrice,
-    UnknownPricingInfo,
 )
 from ._rate_limits import RateLimits
 from ._retries import Retries
 from ._run_handle import RunHandle
-from ._status import TERMINAL_STATUSES, GeneralAccess, RunOrigin, RunStatus, is_terminal
+from ._status import (
+    TERMINAL_STATUSES,
+    GeneralAccess,
+    PricingModel,
+    RunOrigin,
+    RunStatus,
+    is_terminal,
+)
 from ._streams import RunStream
 from ._version import __version__
 
@@ -72,18 +74,15 @@ __all__ = [
     "ClientClosedError",
     "ConflictError",
     "CoolDown",
-    "FlatPricePerMonthPricingInfo",
     "ForbiddenError",
-    "FreePricingInfo",
     "GeneralAccess",
     "InvalidResponseError",
     "JsonInput",
     "Metamorph",
     "NotFoundError",
-    "PayPerEventPricingInfo",
     "PaymentRequiredError",
-    "PricePerDatasetItemPricingInfo",
     "PricingInfo",
+    "PricingModel",
     "PricingPerEvent",
     "RateLimitError",
     "RateLimits",
@@ -113,7 +112,6 @@ __all__ = [
     "TransportError",
     "UnauthorizedError",
     "UncertainOutcomeError",
-    "UnknownPricingInfo",
     "__version__",
     "is_terminal",
 ]

@@ -1,40 +1,26 @@
 """Typed models of the API's run objects, decoded with msgspec.
 
 Forward compatibility is the rule: responses may carry fields and enum values this version does
-not know. Unknown fields are ignored, unknown enum values stay plain strings, and an optional
-field that is absent or null becomes None.
+not know. Unknown fields are ignored, enumerations (status, origin, general access, pricing
+model) are plain strings that compare equal to the constants in `_status`, and an optional field
+that is absent or null becomes None. One set of types serves every caller: the client's decoder
+below, and the plain msgspec calls on a run from anywhere else (a webhook's `resource`, a run
+stored as JSON), `msgspec.json.decode(body, type=Run)` and `msgspec.convert(mapping, Run)`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from ._status import GeneralAccess, RunOrigin, RunStatus
-
-if TYPE_CHECKING:
-    StatusField = RunStatus | str
-    OriginField = RunOrigin | str
-    AccessField = GeneralAccess | str
-else:
-    # Runs are decoded in two tiers (see `TwoTierDecoder`). msgspec decodes enums natively, but
-    # not a union of an Enum and str: the fast tier takes the enums' values only, and a value
-    # this version does not know sends the body to the lenient twins below, which keep it as a
-    # plain str. Type checkers see what either tier gives.
-    StatusField = RunStatus
-    OriginField = RunOrigin
-    AccessField = GeneralAccess
+from . import _status
 
 __all__ = [
     "ActorChargeEvent",
     "CallResult",
-    "FlatPricePerMonthPricingInfo",
-    "FreePricingInfo",
     "Metamorph",
-    "PayPerEventPricingInfo",
-    "PricePerDatasetItemPricingInfo",
     "PricingInfo",
     "PricingPerEvent",
     "Record",
@@ -46,7 +32,6 @@ __all__ = [
     "RunUsageUsd",
     "StorageIds",
     "TieredPrice",
-    "UnknownPricingInfo",
 ]
 
 
@@ -58,19 +43,10 @@ class _Model(msgspec.Struct, kw_only=True, rename="camel", gc=False):
     """
 
 
-def _open_enum(value: str, members: dict[str, Any]) -> Any:
-    return members.get(value, value)
-
-
-_STATUSES: dict[str, RunStatus] = {m.value: m for m in RunStatus}
-_ORIGINS: dict[str, RunOrigin] = {m.value: m for m in RunOrigin}
-_ACCESS: dict[str, GeneralAccess] = {m.value: m for m in GeneralAccess}
-
-
 class RunMeta(_Model):
     """Where and how the run was started."""
 
-    origin: OriginField
+    origin: str  # compare with `RunOrigin` members
     client_ip: str | None = None
     user_agent: str | None = None
     schedule_id: str | None = None
@@ -110,39 +86,39 @@ class RunOptions(_Model):
     max_total_charge_usd: float | None = None
 
 
-class _Usage(_Model, rename=None):
-    """Usage keys are upper case on the wire (`ACTOR_COMPUTE_UNITS`), hence no renaming."""
+class _Usage(_Model, rename="upper"):
+    """Usage keys are upper case on the wire: `actor_compute_units` is `ACTOR_COMPUTE_UNITS`."""
 
-    ACTOR_COMPUTE_UNITS: float | None = None
-    DATA_TRANSFER_INTERNAL_GBYTES: float | None = None
-    DATA_TRANSFER_EXTERNAL_GBYTES: float | None = None
-    PROXY_RESIDENTIAL_TRANSFER_GBYTES: float | None = None
+    actor_compute_units: float | None = None
+    data_transfer_internal_gbytes: float | None = None
+    data_transfer_external_gbytes: float | None = None
+    proxy_residential_transfer_gbytes: float | None = None
 
 
 class RunUsage(_Usage):
     """Platform usage of the run, in the units of each service."""
 
-    DATASET_READS: int | None = None
-    DATASET_WRITES: int | None = None
-    KEY_VALUE_STORE_READS: int | None = None
-    KEY_VALUE_STORE_WRITES: int | None = None
-    KEY_VALUE_STORE_LISTS: int | None = None
-    REQUEST_QUEUE_READS: int | None = None
-    REQUEST_QUEUE_WRITES: int | None = None
-    PROXY_SERPS: int | None = None
+    dataset_reads: int | None = None
+    dataset_writes: int | None = None
+    key_value_store_reads: int | None = None
+    key_value_store_writes: int | None = None
+    key_value_store_lists: int | None = None
+    request_queue_reads: int | None = None
+    request_queue_writes: int | None = None
+    proxy_serps: int | None = None
 
 
 class RunUsageUsd(_Usage):
     """Platform usage of the run, in US dollars."""
 
-    DATASET_READS: float | None = None
-    DATASET_WRITES: float | None = None
-    KEY_VALUE_STORE_READS: float | None = None
-    KEY_VALUE_STORE_WRITES: float | None = None
-    KEY_VALUE_STORE_LISTS: float | None = None
-    REQUEST_QUEUE_READS: float | None = None
-    REQUEST_QUEUE_WRITES: float | None = None
-    PROXY_SERPS: float | None = None
+    dataset_reads: float | None = None
+    dataset_writes: float | None = None
+    key_value_store_reads: float | None = None
+    key_value_store_writes: float | None = None
+    key_value_store_lists: float | None = None
+    request_queue_reads: float | None = None
+    request_queue_writes: float | None = None
+    proxy_serps: float | None = None
 
 
 class Metamorph(_Model):
@@ -166,7 +142,7 @@ class StorageIds(_Model):
     request_queues: _StorageAliases | None = None
 
 
-# --- Pricing info: a union tagged on `pricingModel` -------------------------------------------
+# --- Pricing info: one struct for every pricing model ----------------------------------------
 
 
 class TieredPrice(_Model):
@@ -193,107 +169,53 @@ class PricingPerEvent(_Model):
     actor_charge_events: dict[str, ActorChargeEvent] | None = None
 
 
-class _PricingInfo(_Model, tag_field="pricingModel"):
-    apify_margin_percentage: float
-    created_at: datetime
-    started_at: datetime
+class PricingInfo(_Model):
+    """How the Actor charges for the run: `pricing_model` says how, and which fields apply.
+
+    One struct for every model, rather than a union tagged on `pricingModel`: msgspec fails a
+    tagged union on a tag it does not know, so a pricing model added by a newer API would fail
+    the whole run. Here it decodes like the others (its own fields are ignored). Compare
+    `pricing_model` with `PricingModel` members. The fields the API sends for every model are
+    optional too, as a model this version does not know need not have them.
+    """
+
+    pricing_model: str
+    apify_margin_percentage: float | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
     notified_about_future_change_at: datetime | None = None
     notified_about_change_at: datetime | None = None
     reason_for_change: str | None = None
     is_price_change_notification_suppressed: bool | None = None
     force_contains_significant_price_change: bool | None = None
-
-
-class PayPerEventPricingInfo(_PricingInfo, tag="PAY_PER_EVENT"):
-    """The Actor charges per event."""
-
+    # PAY_PER_EVENT
     pricing_per_event: PricingPerEvent | None = None
     minimal_max_total_charge_usd: float | None = None
-
-
-class PricePerDatasetItemPricingInfo(_PricingInfo, tag="PRICE_PER_DATASET_ITEM"):
-    """The Actor charges per result stored in the dataset."""
-
+    # PRICE_PER_DATASET_ITEM, and (the price per month) FLAT_PRICE_PER_MONTH
+    price_per_unit_usd: float | None = None
+    # PRICE_PER_DATASET_ITEM
     unit_name: str | None = None
-    price_per_unit_usd: float | None = None
     tiered_pricing: dict[str, TieredPrice] | None = None
-
-
-class FlatPricePerMonthPricingInfo(_PricingInfo, tag="FLAT_PRICE_PER_MONTH"):
-    """The Actor is rented for a monthly price."""
-
+    # FLAT_PRICE_PER_MONTH
     trial_minutes: int | None = None
-    price_per_unit_usd: float | None = None
-
-
-class FreePricingInfo(_PricingInfo, tag="FREE"):
-    """The Actor is free."""
-
-
-class UnknownPricingInfo(_Model):
-    """A pricing model this version does not know; `data` holds the raw object."""
-
-    pricing_model: str
-    data: dict[str, Any]
-
-
-_KnownPricingInfo = (
-    PayPerEventPricingInfo
-    | PricePerDatasetItemPricingInfo
-    | FlatPricePerMonthPricingInfo
-    | FreePricingInfo
-)
-PricingInfo = _KnownPricingInfo | UnknownPricingInfo
-
-_KNOWN_PRICING_MODELS = frozenset(
-    cls.__struct_config__.tag
-    for cls in (
-        PayPerEventPricingInfo,
-        PricePerDatasetItemPricingInfo,
-        FlatPricePerMonthPricingInfo,
-        FreePricingInfo,
-    )
-)
-_pricing_decoder = msgspec.json.Decoder(_KnownPricingInfo)
-_raw_object_decoder = msgspec.json.Decoder(dict[str, Any])
-
-
-def _decode_pricing_info(raw: msgspec.Raw) -> PricingInfo | None:
-    if len(raw) == 4 and bytes(raw) == b"null":  # a Raw never equals bytes itself
-        return None
-    try:
-        known: _KnownPricingInfo = _pricing_decoder.decode(raw)
-        return known
-    except msgspec.ValidationError:
-        data = _raw_object_decoder.decode(raw)
-        model = data.get("pricingModel")
-        if not isinstance(model, str) or model in _KNOWN_PRICING_MODELS:
-            raise  # a known model with bad fields is an error, not something new
-        return UnknownPricingInfo(pricing_model=model, data=data)
-
-
-if TYPE_CHECKING:
-    OptionalPricingInfo = PricingInfo | None
-else:
-    # The fast tier knows the tagged union of known models; the lenient one keeps it raw and
-    # makes a model this version does not know an `UnknownPricingInfo`.
-    OptionalPricingInfo = _KnownPricingInfo | None
 
 
 # --- The run ----------------------------------------------------------------------------------
 
 
 class Run(_Model):
-    """An Actor run, as returned by every run endpoint.
+    """An Actor run, as returned by every run endpoint (and as webhooks send it).
 
     >>> run.status, run.default_dataset_id
-    (<RunStatus.SUCCEEDED: 'SUCCEEDED'>, 'wmKPijuyDnPZAPRMk')
+    ('SUCCEEDED', 'wmKPijuyDnPZAPRMk')
+    >>> run.status == RunStatus.SUCCEEDED
+    True
     """
 
     id: str  # checked by `_responses`, as it goes into later URLs
     act_id: str
     user_id: str
-    status: StatusField
+    status: str  # compare with `RunStatus` members
     started_at: datetime
     meta: RunMeta
     stats: RunStats
@@ -306,11 +228,11 @@ class Run(_Model):
     finished_at: datetime | None = None
     status_message: str | None = None
     is_status_message_terminal: bool | None = None
-    pricing_info: OptionalPricingInfo = None
+    pricing_info: PricingInfo | None = None
     charged_event_counts: dict[str, int] | None = None
     build_number: str | None = None
     exit_code: int | None = None
-    general_access: AccessField | None = None
+    general_access: str | None = None  # compare with `GeneralAccess` members
     storage_ids: StorageIds | None = None
     container_url: str | None = None
     is_container_server_ready: bool | None = None
@@ -326,37 +248,10 @@ class Run(_Model):
         """Whether the run has finished: SUCCEEDED, FAILED, TIMED-OUT or ABORTED.
 
         A status this version does not know counts as terminal once `finished_at` is set, so a
-        status added by a newer API cannot make a waiter poll forever.
+        status added by a newer API cannot make a waiter poll forever (`is_terminal(status,
+        finished_at)`, the same rule).
         """
-        if isinstance(self.status, RunStatus):
-            return self.status.is_terminal
-        return self.finished_at is not None
-
-
-# --- The lenient twins: for a run with a value this version does not know ----------------------
-
-
-class _LenientRunMeta(RunMeta):
-    origin: str
-
-    def __post_init__(self) -> None:
-        self.origin = _open_enum(self.origin, _ORIGINS)
-
-
-class _LenientRun(Run):
-    """A `Run` whose enums and pricing info may hold values this version does not know."""
-
-    status: str
-    meta: _LenientRunMeta
-    general_access: str | None = None
-    pricing_info: msgspec.Raw = None  # type: ignore[assignment]  # decoded below; null too
-
-    def __post_init__(self) -> None:
-        self.status = _open_enum(self.status, _STATUSES)
-        if self.general_access is not None:
-            self.general_access = _open_enum(self.general_access, _ACCESS)
-        if self.pricing_info is not None:
-            self.pricing_info = _decode_pricing_info(self.pricing_info)  # type: ignore[assignment]
+        return _status.is_terminal(self.status, self.finished_at)
 
 
 class Record(msgspec.Struct, frozen=True, gc=False):
@@ -423,23 +318,6 @@ class RunListPage(_Model):
     items: list[RunListItem]
 
 
-class TwoTierDecoder(Generic[T]):
-    """Decodes with the fast types, whose enums msgspec decodes natively; a body with a value
-    they do not know (a new status, origin or pricing model) is decoded again, leniently."""
-
-    def __init__(self, fast: type[T], lenient: type[Any]) -> None:  # lenient: a subtype of T
-        self._decode_fast = msgspec.json.Decoder(fast).decode
-        self._lenient: msgspec.json.Decoder[T] = msgspec.json.Decoder(lenient)
-
-    def decode(self, body: bytes) -> T:
-        try:
-            return self._decode_fast(body)
-        except msgspec.ValidationError:
-            return self._lenient.decode(body)
-
-
-run_response_decoder: TwoTierDecoder[DataEnvelope[Run]] = TwoTierDecoder(
-    DataEnvelope[Run], DataEnvelope[_LenientRun]
-)
+run_response_decoder = msgspec.json.Decoder(DataEnvelope[Run])
 run_list_decoder = msgspec.json.Decoder(DataEnvelope[RunListPage])
 error_response_decoder = msgspec.json.Decoder(ErrorEnvelope)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import msgspec
 from multidict import istr
@@ -24,7 +24,6 @@ from ._models import (
 )
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
 
 
 def _is_success(response: Response) -> bool:
@@ -91,14 +90,10 @@ _CONTENT_TYPE = istr("Content-Type")  # looked up as it is, not lowercased on ev
 _JSON = "application/json"
 
 
-class _Decoder(Protocol[T_co]):
-    def decode(self, body: bytes, /) -> T_co: ...
-
-
 def _data(
     request: Request,
     response: Response,
-    decoder: _Decoder[DataEnvelope[T]],
+    decoder: msgspec.json.Decoder[DataEnvelope[T]],
     what: str,
 ) -> T:
     """The `data` of a successful JSON response; raises the matching error otherwise."""

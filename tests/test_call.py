@@ -49,7 +49,7 @@ async def test_call_returns_the_output_of_any_content_type(
     spec = {"body": base64.b64encode(body).decode(), "contentType": content_type}
     result = await outputs_client.call("me/outputs", spec)
     assert isinstance(result, CallResult)
-    assert result.run.status is RunStatus.SUCCEEDED
+    assert result.run.status == RunStatus.SUCCEEDED
     assert result.output is not None
     assert result.output.key == "OUTPUT"
     assert result.output.body == body
@@ -58,7 +58,7 @@ async def test_call_returns_the_output_of_any_content_type(
 
 async def test_call_without_output(outputs_client: ApifyRuns) -> None:
     result = await outputs_client.call("me/outputs", {})
-    assert result.run.status is RunStatus.SUCCEEDED
+    assert result.run.status == RunStatus.SUCCEEDED
     assert result.output is None
 
 
@@ -72,7 +72,7 @@ async def test_a_failed_run_is_returned(client: ApifyRuns) -> None:
     result = await client.call(
         "emulator~scripted", script("a", outcome="FAILED", output={"partial": 1})
     )
-    assert result.run.status is RunStatus.FAILED
+    assert result.run.status == RunStatus.FAILED
     assert result.output is not None and result.output.json() == {"partial": 1}
 
 
@@ -81,7 +81,7 @@ async def test_a_failed_run_is_raised_when_asked(client: ApifyRuns) -> None:
         await client.call(
             "emulator~scripted", script("Broken page", outcome="FAILED"), raise_on_failure=True
         )
-    assert caught.value.run.status is RunStatus.FAILED
+    assert caught.value.run.status == RunStatus.FAILED
     assert caught.value.run.status_message == "Broken page"
     assert caught.value.run.id in str(caught.value)
 
@@ -91,17 +91,17 @@ async def test_a_timed_out_run_is_raised_when_asked(client: ApifyRuns) -> None:
         await client.call(
             "emulator~scripted", script("slow", step_secs=30), timeout_secs=1, raise_on_failure=True
         )
-    assert caught.value.run.status is RunStatus.TIMED_OUT
+    assert caught.value.run.status == RunStatus.TIMED_OUT
 
 
 async def test_a_succeeded_run_is_not_raised(client: ApifyRuns) -> None:
     result = await client.call("emulator~scripted", script("a"), raise_on_failure=True)
-    assert result.run.status is RunStatus.SUCCEEDED
+    assert result.run.status == RunStatus.SUCCEEDED
 
 
 async def test_call_stops_waiting_after_wait_secs(client: ApifyRuns) -> None:
     result = await client.call("emulator~scripted", script("slow", step_secs=30), wait_secs=1)
-    assert result.run.status is RunStatus.RUNNING
+    assert result.run.status == RunStatus.RUNNING
     assert result.output is None
     await client.abort(result.run.id)
 
@@ -118,7 +118,7 @@ async def test_call_costs_three_requests_for_a_short_run(
 async def test_call_task(client: ApifyRuns) -> None:
     result = await client.call_task("emulator~scripted-task", {"output": {"from": "task"}})
     assert result.run.actor_task_id is not None
-    assert result.run.status is RunStatus.SUCCEEDED
+    assert result.run.status == RunStatus.SUCCEEDED
     assert result.output is not None and result.output.json() == {"from": "task"}
 
 

@@ -82,7 +82,7 @@ async def test_start_sends_bytes_and_str_as_they_are(client: ApifyRuns) -> None:
 
 async def test_start_with_wait_for_finish_returns_the_finished_run(client: ApifyRuns) -> None:
     run = await client.start("emulator~scripted", script("a", output={"n": 1}), wait_for_finish=30)
-    assert run.status is RunStatus.SUCCEEDED
+    assert run.status == RunStatus.SUCCEEDED
     assert run.exit_code == 0 and run.finished_at is not None
     output = await client.get_record(run.id)
     assert output is not None and output.json() == {"n": 1}
@@ -90,7 +90,7 @@ async def test_start_with_wait_for_finish_returns_the_finished_run(client: Apify
 
 async def test_hello_world(client: ApifyRuns) -> None:
     run = await client.start("apify~hello-world", wait_for_finish=10)
-    assert run.status is RunStatus.SUCCEEDED
+    assert run.status == RunStatus.SUCCEEDED
     output = await client.get_record(run.id, "OUTPUT")
     assert output is not None and output.json() == {"message": "Hello world!"}
 
@@ -99,7 +99,7 @@ async def test_a_failing_run(client: ApifyRuns) -> None:
     run = await client.start(
         "emulator~scripted", script("a", outcome="FAILED", exit_code=3), wait_for_finish=30
     )
-    assert run.status is RunStatus.FAILED
+    assert run.status == RunStatus.FAILED
     assert run.exit_code == 3
 
 
@@ -107,7 +107,7 @@ async def test_start_task_merges_input_and_marks_the_task(client: ApifyRuns) -> 
     run = await client.start_task("emulator~scripted-task", {"output": {"mine": 1}})
     assert run.actor_task_id is not None
     finished = await client.wait_for_finish(run.id, wait_secs=30)
-    assert finished is not None and finished.status is RunStatus.SUCCEEDED
+    assert finished is not None and finished.status == RunStatus.SUCCEEDED
     output = await client.get_record(run.id)
     assert output is not None and output.json() == {"mine": 1}
 
@@ -131,13 +131,13 @@ async def test_get(client: ApifyRuns) -> None:
     assert got is not None and got.id == run.id and got.act_id == run.act_id
     assert await client.get("NoSuchRun12345678") is None
     finished = await client.get(run.id, wait_for_finish=30)
-    assert finished is not None and finished.status is RunStatus.SUCCEEDED
+    assert finished is not None and finished.status == RunStatus.SUCCEEDED
 
 
 async def test_abort(client: ApifyRuns) -> None:
     run = await running(client)
     aborted = await client.abort(run.id)
-    assert aborted.status is RunStatus.ABORTED
+    assert aborted.status == RunStatus.ABORTED
     assert aborted.finished_at is not None
     with pytest.raises(BadRequestError, match="abort"):
         await client.abort(run.id)
@@ -146,9 +146,9 @@ async def test_abort(client: ApifyRuns) -> None:
 async def test_a_graceful_abort_goes_through_aborting(client: ApifyRuns) -> None:
     run = await running(client)
     aborting = await client.abort(run.id, gracefully=True)
-    assert aborting.status is RunStatus.ABORTING
+    assert aborting.status == RunStatus.ABORTING
     finished = await client.wait_for_finish(run.id, wait_secs=30)
-    assert finished is not None and finished.status is RunStatus.ABORTED
+    assert finished is not None and finished.status == RunStatus.ABORTED
 
 
 async def test_metamorph(client: ApifyRuns, emulator: ApifyEmulator) -> None:
@@ -163,7 +163,7 @@ async def test_metamorph(client: ApifyRuns, emulator: ApifyEmulator) -> None:
     record = await client.get_record(run.id, "INPUT-METAMORPH-1")
     assert record is not None and record.json() == {"new": "input"}
     finished = await client.wait_for_finish(run.id, wait_secs=30)
-    assert finished is not None and finished.status is RunStatus.SUCCEEDED
+    assert finished is not None and finished.status == RunStatus.SUCCEEDED
     output = await client.get_record(run.id)
     assert output is not None and output.json() == {"message": "Hello world!"}
 
@@ -176,7 +176,7 @@ async def test_metamorph_of_a_finished_run_is_refused(client: ApifyRuns) -> None
 
 async def test_resurrect(client: ApifyRuns) -> None:
     run = await client.start("emulator~scripted", script("a"), wait_for_finish=30)
-    assert run.status is RunStatus.SUCCEEDED
+    assert run.status == RunStatus.SUCCEEDED
     revived = await client.resurrect(run.id, memory_mbytes=512, timeout_secs=60)
     assert revived.id == run.id
     assert revived.status in (RunStatus.READY, RunStatus.RUNNING)
@@ -184,7 +184,7 @@ async def test_resurrect(client: ApifyRuns) -> None:
     assert revived.options.memory_mbytes == 512
     assert revived.default_dataset_id == run.default_dataset_id
     finished = await client.wait_for_finish(run.id, wait_secs=30)
-    assert finished is not None and finished.status is RunStatus.SUCCEEDED
+    assert finished is not None and finished.status == RunStatus.SUCCEEDED
     with pytest.raises(BadRequestError):
         await client.resurrect((await running(client)).id)
 
@@ -193,7 +193,7 @@ async def test_reboot(client: ApifyRuns) -> None:
     run = await running(client)
     rebooted = await client.reboot(run.id)
     assert rebooted.stats.reboot_count == 1
-    assert rebooted.status is RunStatus.RUNNING
+    assert rebooted.status == RunStatus.RUNNING
     await client.abort(run.id)
     with pytest.raises(BadRequestError, match="reboot"):
         await client.reboot(run.id)
@@ -206,7 +206,7 @@ async def test_update(client: ApifyRuns) -> None:
     updated = await client.update(run.id, status_message="Done", is_status_message_terminal=True)
     assert updated.is_status_message_terminal is True
     updated = await client.update(run.id, general_access=GeneralAccess.RESTRICTED)
-    assert updated.general_access is GeneralAccess.RESTRICTED
+    assert updated.general_access == GeneralAccess.RESTRICTED
     got = await client.get(run.id)
     assert got is not None and got.status_message == "Done"
     await client.abort(run.id)
@@ -231,7 +231,7 @@ async def test_get_record_of_a_missing_key(client: ApifyRuns) -> None:
 async def test_wait_for_finish(client: ApifyRuns) -> None:
     run = await client.start("emulator~scripted", script("a", "b"))
     finished = await client.wait_for_finish(run.id)
-    assert finished is not None and finished.status is RunStatus.SUCCEEDED
+    assert finished is not None and finished.status == RunStatus.SUCCEEDED
     assert finished.status_message == "b"
 
 
@@ -239,7 +239,7 @@ async def test_wait_for_finish_gives_up_after_wait_secs(client: ApifyRuns) -> No
     run = await running(client)
     started = anyio.current_time()
     last = await client.wait_for_finish(run.id, wait_secs=1)
-    assert last is not None and last.status is RunStatus.RUNNING
+    assert last is not None and last.status == RunStatus.RUNNING
     assert 0.9 <= anyio.current_time() - started < 5
     await client.abort(run.id)
 
@@ -254,11 +254,11 @@ async def test_the_run_handle(client: ApifyRuns) -> None:
     assert (await handle.reboot()).stats.reboot_count == 1
     morphed = await handle.metamorph(target_actor_id="emulator~scripted", run_input=SLOW)
     assert morphed.metamorphs is not None
-    assert (await handle.abort()).status is RunStatus.ABORTED
+    assert (await handle.abort()).status == RunStatus.ABORTED
     assert (await handle.resurrect()).stats.resurrect_count == 1
     await handle.abort()
     finished = await handle.wait_for_finish()
-    assert finished is not None and finished.status is RunStatus.ABORTED
+    assert finished is not None and finished.status == RunStatus.ABORTED
     statuses = [s.status async for s in handle.watch()]
     assert statuses == [RunStatus.ABORTED]
     assert await handle.get_record("INPUT") is not None

@@ -1,10 +1,16 @@
-"""Decoding runs: every example in the official spec, and what a newer API could send."""
+"""Decoding runs: every example in the official spec, and what a newer API could send.
+
+Each test that decodes runs three ways: the client's own path (`run_response_decoder`), and the
+plain msgspec calls anyone holding a run from elsewhere (a webhook, a file) would make:
+`msgspec.json.decode(body, type=Run)` and `msgspec.convert(mapping, Run)`.
+"""
 
 from __future__ import annotations
 
 import copy
 import enum
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,23 +20,43 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apify_runs_async import (
-    FreePricingInfo,
     GeneralAccess,
-    PayPerEventPricingInfo,
-    PricePerDatasetItemPricingInfo,
+    PricingInfo,
+    PricingModel,
     Run,
     RunOrigin,
     RunStatus,
-    UnknownPricingInfo,
+    is_terminal,
 )
 from apify_runs_async._models import run_response_decoder
 from tests.spec import run_response_examples, spec
 
 EXAMPLES = run_response_examples()
 
+Decode = Callable[[dict[str, Any]], Run]
 
-def decode(body: dict[str, Any]) -> Run:
+
+def _by_the_client(body: dict[str, Any]) -> Run:
     return run_response_decoder.decode(json.dumps(body).encode()).data
+
+
+def _by_json_decode(body: dict[str, Any]) -> Run:
+    return msgspec.json.decode(json.dumps(body["data"]).encode(), type=Run)
+
+
+def _by_convert(body: dict[str, Any]) -> Run:
+    return msgspec.convert(body["data"], Run)
+
+
+@pytest.fixture(
+    scope="module",  # hypothesis refuses function-scoped fixtures
+    params=[_by_the_client, _by_json_decode, _by_convert],
+    ids=["client", "msgspec.json.decode", "msgspec.convert"],
+)
+def decode(request: pytest.FixtureRequest) -> Decode:
+    """Decodes a `{"data": run}` body one of the three ways."""
+    way: Decode = request.param
+    return way
 
 
 def test_the_spec_has_run_examples() -> None:
@@ -38,7 +64,9 @@ def test_the_spec_has_run_examples() -> None:
 
 
 @pytest.mark.parametrize(("where", "body"), EXAMPLES, ids=[w for w, _ in EXAMPLES])
-def test_every_spec_example_decodes_field_by_field(where: str, body: dict[str, Any]) -> None:
+def test_every_spec_example_decodes_field_by_field(
+    where: str, body: dict[str, Any], decode: Decode
+) -> None:
     data = body["data"]
     run = decode(body)
     assert run.id == data["id"]
@@ -46,13 +74,13 @@ def test_every_spec_example_decodes_field_by_field(where: str, body: dict[str, A
     assert run.user_id == data["userId"]
     assert run.actor_task_id == data.get("actorTaskId")
     assert run.status == data["status"]
-    assert isinstance(run.status, RunStatus)
+    assert run.status == RunStatus(data["status"])  # a status this version knows
     assert run.started_at == datetime.fromisoformat(data["startedAt"])
     assert run.started_at.tzinfo is not None
     assert run.finished_at is not None and run.finished_at.tzinfo is not None
     assert run.status_message == data.get("statusMessage")
     assert run.meta.origin == data["meta"]["origin"]
-    assert isinstance(run.meta.origin, RunOrigin)
+    assert run.meta.origin == RunOrigin(data["meta"]["origin"])
     assert run.meta.user_agent == data["meta"].get("userAgent")
     assert run.stats.resurrect_count == data["stats"].get("resurrectCount")
     assert run.stats.compute_units == data["stats"].get("computeUnits")
@@ -67,8 +95,8 @@ def test_every_spec_example_decodes_field_by_field(where: str, body: dict[str, A
     assert run.storage_ids is not None and run.storage_ids.datasets is not None
     assert run.storage_ids.datasets.default == data["storageIds"]["datasets"]["default"]
     assert run.usage is not None and run.usage_usd is not None
-    assert run.usage.ACTOR_COMPUTE_UNITS == data["usage"]["ACTOR_COMPUTE_UNITS"]
-    assert run.usage_usd.PROXY_SERPS == data["usageUsd"]["PROXY_SERPS"]
+    assert run.usage.actor_compute_units == data["usage"]["ACTOR_COMPUTE_UNITS"]
+    assert run.usage_usd.proxy_serps == data["usageUsd"]["PROXY_SERPS"]
     assert run.usage_total_usd == data["usageTotalUsd"]
     assert run.is_terminal is RunStatus(data["status"]).is_terminal
 
@@ -83,7 +111,21 @@ def _example() -> dict[str, Any]:
     return copy.deepcopy(EXAMPLES[0][1])
 
 
-def test_unknown_fields_are_ignored() -> None:
+def test_usage_attributes_are_the_snake_case_of_the_wire_names(decode: Decode) -> None:
+    body = _example()
+    for key in ("usage", "usageUsd"):
+        names = spec()["components"]["schemas"]["RunUsage" if key == "usage" else "RunUsageUsd"]
+        body["data"][key] = {name: n for n, name in enumerate(names["properties"], start=1)}
+    run = decode(body)
+    for key, usage in (("usage", run.usage), ("usageUsd", run.usage_usd)):
+        for name, amount in body["data"][key].items():
+            assert getattr(usage, name.lower()) == amount, (key, name)
+    assert run.usage is not None and run.usage_usd is not None
+    assert run.usage.actor_compute_units == body["data"]["usage"]["ACTOR_COMPUTE_UNITS"]
+    assert run.usage_usd.dataset_reads == body["data"]["usageUsd"]["DATASET_READS"]
+
+
+def test_unknown_fields_are_ignored(decode: Decode) -> None:
     body = _example()
     body["data"]["brandNewField"] = {"nested": [1, 2]}
     body["data"]["meta"]["anotherNewField"] = True
@@ -96,7 +138,9 @@ def test_unknown_fields_are_ignored() -> None:
     ("field", "path"),
     [("status", ("status",)), ("origin", ("meta", "origin")), ("access", ("generalAccess",))],
 )
-def test_unknown_enum_values_are_kept_as_strings(field: str, path: tuple[str, ...]) -> None:
+def test_unknown_enum_values_are_kept_as_strings(
+    field: str, path: tuple[str, ...], decode: Decode
+) -> None:
     body = _example()
     target = body["data"]
     for key in path[:-1]:
@@ -108,28 +152,115 @@ def test_unknown_enum_values_are_kept_as_strings(field: str, path: tuple[str, ..
     assert type(value) is str
 
 
-def test_known_enum_values_become_members() -> None:
+def test_known_enum_values_equal_their_members(decode: Decode) -> None:
     body = _example()
     body["data"]["status"] = "TIMING-OUT"
     body["data"]["meta"]["origin"] = "SCHEDULER"
     body["data"]["generalAccess"] = "ANYONE_WITH_ID_CAN_READ"
     run = decode(body)
-    assert run.status is RunStatus.TIMING_OUT
-    assert run.meta.origin is RunOrigin.SCHEDULER
-    assert run.general_access is GeneralAccess.ANYONE_WITH_ID_CAN_READ
+    assert run.status == RunStatus.TIMING_OUT
+    assert run.meta.origin == RunOrigin.SCHEDULER
+    assert run.general_access == GeneralAccess.ANYONE_WITH_ID_CAN_READ
+    assert run.status != RunStatus.TIMED_OUT and run.meta.origin != RunOrigin.API
+    match (run.status, run.meta.origin, run.general_access):
+        case (RunStatus.TIMING_OUT, RunOrigin.SCHEDULER, GeneralAccess.ANYONE_WITH_ID_CAN_READ):
+            matched = True
+        case _:
+            matched = False
+    assert matched
+    # Plain strings, whether known or not: the same type for a value from a newer API.
+    assert type(run.status) is str and type(run.meta.origin) is str
+    by_status: dict[str, str] = {RunStatus.TIMING_OUT: "hashes alike"}
+    assert by_status[run.status] == "hashes alike"
     assert not run.is_terminal
 
 
-def test_an_unknown_status_is_terminal_only_once_finished() -> None:
+def _status_by_match(status: str) -> str:
+    match status:
+        case RunStatus.READY:
+            return "READY"
+        case RunStatus.RUNNING:
+            return "RUNNING"
+        case RunStatus.SUCCEEDED:
+            return "SUCCEEDED"
+        case RunStatus.FAILED:
+            return "FAILED"
+        case RunStatus.TIMING_OUT:
+            return "TIMING-OUT"
+        case RunStatus.TIMED_OUT:
+            return "TIMED-OUT"
+        case RunStatus.ABORTING:
+            return "ABORTING"
+        case RunStatus.ABORTED:
+            return "ABORTED"
+        case _:
+            return "unknown"
+
+
+@pytest.mark.parametrize("status", [*spec()["components"]["schemas"]["ActorJobStatus"]["enum"]])
+def test_a_decoded_status_matches_its_member(status: str, decode: Decode) -> None:
+    body = _example()
+    body["data"]["status"] = status
+    run = decode(body)
+    assert _status_by_match(run.status) == status
+    assert run.status == getattr(RunStatus, status.replace("-", "_"))
+
+
+def test_an_unknown_status_matches_no_member(decode: Decode) -> None:
+    body = _example()
+    body["data"]["status"] = "PAUSED"
+    assert _status_by_match(decode(body).status) == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("enum_cls", "schema", "path"),
+    [
+        (RunOrigin, "RunOrigin", ("meta", "origin")),
+        (GeneralAccess, "GeneralAccess", ("generalAccess",)),
+    ],
+)
+def test_decoded_origins_and_access_levels_equal_their_members(
+    enum_cls: type[enum.StrEnum], schema: str, path: tuple[str, ...], decode: Decode
+) -> None:
+    for value in spec()["components"]["schemas"][schema]["enum"]:
+        body = _example()
+        target = body["data"]
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        run = decode(body)
+        decoded = run.meta.origin if schema == "RunOrigin" else run.general_access
+        assert decoded == getattr(enum_cls, value)  # members are named as the wire spells them
+
+
+def test_an_unknown_status_is_terminal_only_once_finished(decode: Decode) -> None:
     body = _example()
     body["data"]["status"] = "PAUSED"
     body["data"]["finishedAt"] = None
     assert not decode(body).is_terminal
+    assert not is_terminal("PAUSED", None)
     body["data"]["finishedAt"] = "2030-01-01T00:00:00.000Z"
     assert decode(body).is_terminal
+    assert is_terminal("PAUSED", datetime(2030, 1, 1, tzinfo=UTC))
+    assert not is_terminal("PAUSED")  # with no finish time known
 
 
-def test_optional_fields_absent_or_null_become_none() -> None:
+@pytest.mark.parametrize("status", [*spec()["components"]["schemas"]["ActorJobStatus"]["enum"]])
+@pytest.mark.parametrize("finished_at", [None, "2030-01-01T00:00:00.000Z"])
+def test_a_known_status_alone_decides_whether_a_run_is_terminal(
+    status: str, finished_at: str | None, decode: Decode
+) -> None:
+    body = _example()
+    body["data"]["status"] = status
+    body["data"]["finishedAt"] = finished_at
+    run = decode(body)
+    expected = status in ("SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED")
+    assert run.is_terminal is expected
+    assert is_terminal(status) is expected
+    assert is_terminal(status, run.finished_at) is expected
+
+
+def test_optional_fields_absent_or_null_become_none(decode: Decode) -> None:
     body = _example()
     data = body["data"]
     for key in ("actorTaskId", "exitCode", "statusMessage", "finishedAt", "usage", "usageUsd"):
@@ -145,7 +276,7 @@ def test_optional_fields_absent_or_null_become_none() -> None:
     assert run.metamorphs is None and run.charged_event_counts is None
 
 
-def test_a_missing_required_field_is_an_error() -> None:
+def test_a_missing_required_field_is_an_error(decode: Decode) -> None:
     body = _example()
     del body["data"]["id"]
     with pytest.raises(msgspec.ValidationError, match="id"):
@@ -159,7 +290,7 @@ COMMON_PRICING = {
 }
 
 
-def test_pricing_info_is_a_union_tagged_on_pricing_model() -> None:
+def test_pricing_info_says_its_pricing_model(decode: Decode) -> None:
     body = _example()
     body["data"]["pricingInfo"] = {
         **COMMON_PRICING,
@@ -183,7 +314,8 @@ def test_pricing_info_is_a_union_tagged_on_pricing_model() -> None:
     body["data"]["chargedEventCounts"] = {"page-crawled": 150}
     run = decode(body)
     info = run.pricing_info
-    assert isinstance(info, PayPerEventPricingInfo)
+    assert isinstance(info, PricingInfo)
+    assert info.pricing_model == PricingModel.PAY_PER_EVENT == "PAY_PER_EVENT"
     assert info.apify_margin_percentage == 0.2
     assert info.created_at == datetime(2024, 3, 1, 10, tzinfo=UTC)
     assert info.pricing_per_event is not None
@@ -196,39 +328,67 @@ def test_pricing_info_is_a_union_tagged_on_pricing_model() -> None:
 
 
 @pytest.mark.parametrize(
-    ("model", "extra", "cls"),
+    ("model", "extra", "fields"),
     [
         (
             "PRICE_PER_DATASET_ITEM",
             {"unitName": "result", "pricePerUnitUsd": 0.002},
-            PricePerDatasetItemPricingInfo,
+            {"unit_name": "result", "price_per_unit_usd": 0.002, "trial_minutes": None},
         ),
-        ("FREE", {}, FreePricingInfo),
+        (
+            "PRICE_PER_DATASET_ITEM",
+            {"unitName": "page", "tieredPricing": {"FREE": {"tieredPricePerUnitUsd": 0.004}}},
+            {"unit_name": "page", "price_per_unit_usd": None},
+        ),
+        (
+            "FLAT_PRICE_PER_MONTH",
+            {"trialMinutes": 1440, "pricePerUnitUsd": 30},
+            {"trial_minutes": 1440, "price_per_unit_usd": 30, "unit_name": None},
+        ),
+        ("FREE", {}, {"unit_name": None, "price_per_unit_usd": None, "pricing_per_event": None}),
     ],
 )
-def test_other_pricing_models(model: str, extra: dict[str, Any], cls: type) -> None:
+def test_other_pricing_models(
+    model: str, extra: dict[str, Any], fields: dict[str, Any], decode: Decode
+) -> None:
     body = _example()
     body["data"]["pricingInfo"] = {**COMMON_PRICING, "pricingModel": model, **extra}
-    assert isinstance(decode(body).pricing_info, cls)
+    info = decode(body).pricing_info
+    assert info is not None and info.pricing_model == model
+    assert info.started_at == datetime(2024, 3, 2, 10, tzinfo=UTC)
+    for name, value in fields.items():
+        assert getattr(info, name) == value, name
+    if "tieredPricing" in extra:
+        assert info.tiered_pricing is not None
+        assert info.tiered_pricing["FREE"].tiered_price_per_unit_usd == 0.004
 
 
-def test_an_unknown_pricing_model_is_kept_not_fatal() -> None:
+def test_an_unknown_pricing_model_is_kept_not_fatal(decode: Decode) -> None:
     body = _example()
     body["data"]["pricingInfo"] = {**COMMON_PRICING, "pricingModel": "PAY_PER_THOUGHT", "x": 1}
     info = decode(body).pricing_info
-    assert isinstance(info, UnknownPricingInfo)
+    assert isinstance(info, PricingInfo)
     assert info.pricing_model == "PAY_PER_THOUGHT"
-    assert info.data["x"] == 1
+    assert info.apify_margin_percentage == 0.2  # the fields every model has are still read
+    assert info.created_at == datetime(2024, 3, 1, 10, tzinfo=UTC)
 
 
-def test_a_known_pricing_model_with_bad_fields_is_an_error() -> None:
+def test_an_unknown_pricing_model_needs_only_its_name(decode: Decode) -> None:
+    body = _example()
+    body["data"]["pricingInfo"] = {"pricingModel": "PAY_PER_THOUGHT", "thoughts": [1]}
+    info = decode(body).pricing_info
+    assert info is not None and info.pricing_model == "PAY_PER_THOUGHT"
+    assert info.apify_margin_percentage is None and info.started_at is None
+
+
+def test_a_known_pricing_model_with_bad_fields_is_an_error(decode: Decode) -> None:
     body = _example()
     body["data"]["pricingInfo"] = {"pricingModel": "FREE", "apifyMarginPercentage": "lots"}
     with pytest.raises(msgspec.ValidationError):
         decode(body)
 
 
-def test_metamorphs_decode() -> None:
+def test_metamorphs_decode(decode: Decode) -> None:
     body = _example()
     body["data"]["metamorphs"] = [
         {
@@ -263,6 +423,12 @@ def test_enums_match_the_spec(enum_cls: type[enum.StrEnum], schema: str) -> None
     assert {m.value for m in enum_cls} == set(spec()["components"]["schemas"][schema]["enum"])
 
 
+def test_pricing_models_match_the_spec() -> None:
+    mapping = spec()["components"]["schemas"]["ActorRunPricingInfo"]["discriminator"]["mapping"]
+    assert {m.value for m in PricingModel} == set(mapping)
+    assert all(m.name == m.value for m in PricingModel)
+
+
 _json_values = st.recursive(
     st.none()
     | st.booleans()
@@ -277,7 +443,9 @@ _RUN_KEYS = sorted(spec()["components"]["schemas"]["Run"]["properties"])
 
 @settings(max_examples=300, deadline=None)
 @given(changes=st.dictionaries(st.sampled_from([*_RUN_KEYS, "newField"]), _json_values, max_size=4))
-def test_the_decoder_gives_a_run_or_a_msgspec_error(changes: dict[str, Any]) -> None:
+def test_the_decoder_gives_a_run_or_a_msgspec_error(
+    changes: dict[str, Any], decode: Decode
+) -> None:
     body = _example()
     body["data"].update(changes)
     try:

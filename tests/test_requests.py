@@ -169,7 +169,7 @@ async def test_wait_for_finish_waits_out_the_404_after_a_start(
 
     fake_api.reply = reply
     run = await client.wait_for_finish("r1")
-    assert run is not None and run.status is RunStatus.ABORTED
+    assert run is not None and run.status == RunStatus.ABORTED
     assert len(fake_api.requests) == 3
 
 
@@ -197,7 +197,7 @@ async def test_wait_for_finish_keeps_to_a_fractional_wait(fake_api: FakeApi) -> 
         started = anyio.current_time()
         run = await client.wait_for_finish("r1", wait_secs=1.4)
         took = anyio.current_time() - started
-    assert run is not None and run.status is RunStatus.RUNNING
+    assert run is not None and run.status == RunStatus.RUNNING
     assert 1.4 <= took < 1.9
     assert [r.query.get("waitForFinish") for r in fake_api.requests] == ["1", None]
 

@@ -261,7 +261,7 @@ async def test_abort_after_a_dropped_try_returns_the_aborted_run(
         json_reply(200, run_body(status="ABORTED")),
     )
     run = await client.abort("r1")
-    assert run.status is RunStatus.ABORTED
+    assert run.status == RunStatus.ABORTED
     assert sent(fake_api) == [
         "POST /v2/actor-runs/r1/abort",
         "POST /v2/actor-runs/r1/abort",

@@ -142,7 +142,7 @@ async def test_abort_under_a_fault(client: ApifyRuns, emulator: ApifyEmulator, k
     started = await client.start("emulator~scripted", LONG)
     emulator.faults = one_fault(kind, "abort")
     run = await client.abort(started.id)
-    assert run.status is RunStatus.ABORTED
+    assert run.status == RunStatus.ABORTED
     assert len(emulator.injected_faults) == 1
 
 
@@ -216,7 +216,7 @@ async def test_wait_for_finish_under_a_fault(
     started = await client.start("emulator~scripted", script("a", step_secs=0.3))
     emulator.faults = one_fault(kind, "get")
     run = await client.wait_for_finish(started.id)
-    assert run is not None and run.status is RunStatus.SUCCEEDED
+    assert run is not None and run.status == RunStatus.SUCCEEDED
     assert len(emulator.injected_faults) == 1
 
 
@@ -225,14 +225,14 @@ async def test_watch_under_a_fault(client: ApifyRuns, emulator: ApifyEmulator, k
     started = await client.start("emulator~scripted", script("a", "b", step_secs=0.3))
     emulator.faults = one_fault(kind, "get")
     statuses = [run.status async for run in client.watch(started.id, poll_interval=1)]
-    assert statuses[-1] is RunStatus.SUCCEEDED
+    assert statuses[-1] == RunStatus.SUCCEEDED
     assert statuses.count(RunStatus.SUCCEEDED) == 1
     assert len(emulator.injected_faults) == 1
 
 
 async def _until_running(client: ApifyRuns, run_id: str) -> None:
     async for run in client.watch(run_id, poll_interval=1):
-        if run.status is RunStatus.RUNNING:
+        if run.status == RunStatus.RUNNING:
             return
     raise AssertionError("the run ended before it was seen RUNNING")
 

@@ -30,7 +30,7 @@ async def test_watch_yields_each_change_and_ends_on_the_terminal_status(
         "emulator~scripted", script("Crawling 1/3", "Crawling 2/3", "Crawling 3/3", step_secs=1.2)
     )
     seen = [(s.status, s.status_message) async for s in client.watch(run.id, poll_interval=1)]
-    assert seen[-1][0] is RunStatus.SUCCEEDED
+    assert seen[-1][0] == RunStatus.SUCCEEDED
     assert [status for status, _ in seen if is_terminal(status)] == [RunStatus.SUCCEEDED]
     messages = [message for _, message in seen]
     for expected in ("Crawling 1/3", "Crawling 2/3", "Crawling 3/3"):
@@ -49,7 +49,7 @@ async def test_watch_sees_the_end_at_once_with_few_requests(
     async for snapshot in client.watch(run.id, poll_interval=None):
         last = snapshot
         yielded_at = datetime.now(UTC)
-    assert last is not None and last.status is RunStatus.SUCCEEDED
+    assert last is not None and last.status == RunStatus.SUCCEEDED
     assert last.finished_at is not None
     # A sleep-and-poll watcher would be up to a poll interval late; a long-poll is not.
     assert (yielded_at - last.finished_at).total_seconds() < 0.5
@@ -64,7 +64,7 @@ async def test_watching_the_run_start_returned_saves_a_request(
     run = await client.start("emulator~scripted", script("only step", step_secs=1))
     snapshots = [snapshot async for snapshot in client.watch(run, poll_interval=None)]
     assert snapshots[0] is run  # the known snapshot first, without asking
-    assert snapshots[-1].status is RunStatus.SUCCEEDED
+    assert snapshots[-1].status == RunStatus.SUCCEEDED
     assert [method for method, _ in counter.sent] == ["POST", "GET"]
 
 
@@ -74,7 +74,7 @@ async def test_wait_for_finish_costs_one_long_poll(
     client, counter = counted
     run = await client.start("emulator~scripted", script("step", step_secs=2))
     finished = await client.wait_for_finish(run.id)
-    assert finished is not None and finished.status is RunStatus.SUCCEEDED
+    assert finished is not None and finished.status == RunStatus.SUCCEEDED
     assert [m for m, _ in counter.sent] == ["POST", "GET"]
 
 
@@ -104,7 +104,7 @@ async def test_breaking_out_of_watch_leaks_nothing(
         async for _ in snapshots:
             break
     assert asyncio.all_tasks() == tasks_before
-    assert (await client.abort(run.id)).status is RunStatus.ABORTED
+    assert (await client.abort(run.id)).status == RunStatus.ABORTED
 
 
 async def test_cancelling_watch_mid_long_poll_leaks_nothing(
@@ -122,7 +122,7 @@ async def test_cancelling_watch_mid_long_poll_leaks_nothing(
     assert asyncio.all_tasks() == tasks_before
     # The client is still usable, and the run was not disturbed.
     got = await client.get(run.id)
-    assert got is not None and got.status is RunStatus.RUNNING
+    assert got is not None and got.status == RunStatus.RUNNING
     await client.abort(run.id)
 
 
