@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import enum
 import itertools
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Coroutine, Iterable
 from types import TracebackType
-from typing import Self, Unpack
+from typing import Any, Self, Unpack
 
 import aiohttp
 
@@ -319,7 +319,7 @@ class ApifyRuns:
         check.optional_wait(wait_secs)
         send = self._sender(retries)
         grace = send.retries.not_found_grace_secs
-        return await _following.wait_for_finish(_poller(send, run_id), wait_secs, grace)
+        return await _following.wait_for_finish(_Poller(send, run_id), wait_secs, grace)
 
     def watch(
         self,
@@ -440,7 +440,7 @@ class ApifyRuns:
         async def wait(ref: RunRef, emit: Emit[Run]) -> None:
             run_id, known = _split_ref(ref)
             if known is None or not known.is_terminal:
-                poll = _poller(send, run_id)
+                poll = _Poller(send, run_id)
                 known = await _following.wait_for_finish(
                     poll, None, send.retries.not_found_grace_secs
                 )
@@ -533,7 +533,7 @@ class ApifyRuns:
     ) -> AsyncGenerator[Run, None]:
         path = _requests.run_path(run_id)
         grace = send.retries.not_found_grace_secs
-        return _following.watch(_poller(send, run_id), path, poll_interval, grace, known)
+        return _following.watch(_Poller(send, run_id), path, poll_interval, grace, known)
 
     async def _finish_call(
         self, run: Run, wait_secs: float | None, raise_on_failure: bool, retries: Retries | None
@@ -549,9 +549,18 @@ class ApifyRuns:
         return CallResult(finished, output)
 
 
-def _poller(send: Sender, run_id: str) -> _following.PollRun:
-    """GET the run, held up to N whole seconds; None if it does not exist."""
-    return lambda hold: send(_requests.poll_run(run_id, hold), _responses.run_or_none)
+class _Poller:
+    """GET the run, held up to N whole seconds; None if it does not exist. One object per
+    run followed: less to keep than a closure and its cells."""
+
+    __slots__ = ("_run_id", "_send")
+
+    def __init__(self, send: Sender, run_id: str) -> None:
+        self._send = send
+        self._run_id = run_id
+
+    def __call__(self, hold: int) -> Coroutine[Any, Any, Run | None]:
+        return self._send(_requests.poll_run(self._run_id, hold), _responses.run_or_none)
 
 
 def _split_ref(ref: RunRef) -> tuple[str, Run | None]:

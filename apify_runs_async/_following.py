@@ -22,16 +22,14 @@ PollRun = Callable[[int], Awaitable[Run | None]]
 """GET the run, letting the server hold the request up to N whole seconds; None on 404."""
 
 
-async def _poll_past_404(
-    poll: PollRun, hold: int, grace_secs: float, deadline: float = math.inf
-) -> Run | None:
-    """`poll`, asked again while the run is missing (right after a start, a replica may not
-    know it yet); None once it has been for `grace_secs` (or at `deadline`, if sooner)."""
-    give_up_at = min(deadline, anyio.current_time() + grace_secs)
-    while (run := await poll(hold)) is None:
-        if anyio.current_time() >= give_up_at:
-            return None
-        await anyio.sleep(min(_NOT_FOUND_RETRY_SECS, max(0.0, give_up_at - anyio.current_time())))
+async def _poll_past_404(poll: PollRun, hold: int, give_up_at: float) -> Run | None:
+    """After a 404: `poll` again while the run is missing (right after a start, a replica may
+    not know it yet); None if it still is at `give_up_at`. A layer of its own, called only
+    then: a run being followed does not keep it while it long-polls."""
+    run = None
+    while run is None and anyio.current_time() < give_up_at:
+        await anyio.sleep(min(_NOT_FOUND_RETRY_SECS, give_up_at - anyio.current_time()))
+        run = await poll(hold)
     return run
 
 
@@ -49,7 +47,10 @@ async def wait_for_finish(poll: PollRun, wait_secs: float | None, grace_secs: fl
         hold = int(min(MAX_WAIT_SECS, remaining))
         if hold < 1:
             await anyio.sleep(max(0.0, remaining))
-        run = await _poll_past_404(poll, hold, grace_secs, deadline)
+        run = await poll(hold)
+        if run is None:
+            give_up_at = min(deadline, anyio.current_time() + grace_secs)
+            run = await _poll_past_404(poll, hold, give_up_at)
         if run is None or run.is_terminal or hold < 1:
             return run
         await _pace(asked_at, hold)
@@ -69,9 +70,11 @@ async def watch(
     (the run `start` returned, say) is yielded first and saves the first request.
     """
     hold = MAX_WAIT_SECS if poll_interval is None else int(poll_interval)
-    last_seen: tuple[str, str | None] | None = None
+    # What was last yielded; two names, not a tuple: one object fewer per run followed.
+    status: str | None = None
+    message: str | None = None
     if known is not None:
-        last_seen = (known.status, known.status_message)
+        status, message = known.status, known.status_message
         finished = known.is_terminal
         yield known
         if finished:
@@ -80,14 +83,15 @@ async def watch(
     while True:
         asked_at = anyio.current_time()
         # The first request answers at once, so the current status comes without delay.
-        asked_hold = 0 if last_seen is None else hold
-        run = await _poll_past_404(poll, asked_hold, grace_secs)
+        asked_hold = 0 if status is None else hold
+        run = await poll(asked_hold)
+        if run is None:
+            run = await _poll_past_404(poll, asked_hold, anyio.current_time() + grace_secs)
         if run is None:
             raise run_not_found("GET", path)
-        seen = (run.status, run.status_message)
         finished = run.is_terminal
-        if seen != last_seen:
-            last_seen = seen
+        if run.status != status or run.status_message != message:
+            status, message = run.status, run.status_message
             yield run
         if finished:
             return

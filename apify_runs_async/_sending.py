@@ -47,7 +47,7 @@ class Sender:
         wait: such a refusal is certain, so it does not count as a try.
         """
         if self._total_secs is None:  # the usual case: no layer for a deadline
-            return self._tries(request, read, rule, cool_down, _Progress())
+            return self._tries(request, read, rule, cool_down, None)
         return self._within_deadline(request, read, rule, cool_down)
 
     async def _within_deadline(
@@ -67,82 +67,87 @@ class Sender:
         read: Read[T],
         rule: Rule[T],
         cool_down: CoolDown | None,
-        progress: _Progress,
+        progress: _Progress | None,
     ) -> T:
         retries = self.retries
         tries = 0
-        doubt: ApifyError | None = None  # why the last try may have taken effect
+        in_doubt = False  # the last try may have taken effect, and nothing has said otherwise
+        doubt: ApifyError | None = None  # why
         doubted = False  # an earlier try was in doubt: a refusal now may be its doing
         limits_hit = 0
         cooling_since = 0.0
-        while True:
-            tries += 1
-            try:
-                if progress.in_doubt:
-                    done = await rule.settle(doubt)
-                    if done is not None:
-                        return done
-                    progress.in_doubt = False
-                sent = request
-                if rule.once_only:
-                    if retries.max_tries > 1:
-                        await rule.prepare()
-                    sent = rule.mark(request)
-                progress.in_doubt, doubt = True, None  # a try cancelled from here is in doubt
-                try:
-                    return read(request, await self.transport.send(sent))
-                except ApifyError as error:
-                    progress.in_doubt, doubt = maybe_took_effect(error), error
-                    if doubted:
-                        return await rule.refused(error)
-                    doubted = progress.in_doubt
-                    raise
-            except ApifyError as error:
-                failure = error
-            # Try again, or raise.
-            if cool_down is not None and is_limit(failure):
-                if limits_hit == 0:
-                    cooling_since = anyio.current_time()
-                limits_hit += 1
-                wait = cool_down.wait(limits_hit, anyio.current_time() - cooling_since)
-                if wait is not None:
-                    tries -= 1  # a certain refusal: not a try that failed
-                    logger.info("%s; trying again in %.1f s", failure, wait)
-                    await anyio.sleep(wait)
-                    continue
-            if tries >= retries.max_tries or not is_transient(failure):
-                break
-            retry_after = failure.retry_after if isinstance(failure, ApiError) else None
-            wait = retries.wait(tries, retry_after)
-            logger.info("%s; try %d in %.2f s", failure, tries + 1, wait)
-            await anyio.sleep(wait)
-        if (
-            not progress.in_doubt
-            or retries.max_tries == 1
-            or isinstance(failure, UncertainOutcomeError)
-        ):
-            raise failure  # nothing in doubt; one try only, as it failed; or undecidable
-        # The last try may have taken effect: look once more before giving up.
         try:
-            done = await rule.settle(doubt)
-        except UncertainOutcomeError:
+            while True:
+                tries += 1
+                try:
+                    if in_doubt:
+                        done = await rule.settle(doubt)
+                        if done is not None:
+                            return done
+                        in_doubt = False
+                    sent = request
+                    if rule.once_only:
+                        if retries.max_tries > 1:
+                            await rule.prepare()
+                        sent = rule.mark(request)
+                    in_doubt, doubt = True, None  # a try cancelled from here on is in doubt
+                    try:
+                        return read(request, await self.transport.send(sent))
+                    except ApifyError as error:
+                        in_doubt, doubt = maybe_took_effect(error), error
+                        if doubted:
+                            return await rule.refused(error)
+                        doubted = in_doubt
+                        raise
+                except ApifyError as error:
+                    failure = error
+                # Try again, or raise.
+                if cool_down is not None and is_limit(failure):
+                    if limits_hit == 0:
+                        cooling_since = anyio.current_time()
+                    limits_hit += 1
+                    wait = cool_down.wait(limits_hit, anyio.current_time() - cooling_since)
+                    if wait is not None:
+                        tries -= 1  # a certain refusal: not a try that failed
+                        logger.info("%s; trying again in %.1f s", failure, wait)
+                        await anyio.sleep(wait)
+                        continue
+                if tries >= retries.max_tries or not is_transient(failure):
+                    break
+                retry_after = failure.retry_after if isinstance(failure, ApiError) else None
+                wait = retries.wait(tries, retry_after)
+                logger.info("%s; try %d in %.2f s", failure, tries + 1, wait)
+                await anyio.sleep(wait)
+            if not in_doubt or retries.max_tries == 1 or isinstance(failure, UncertainOutcomeError):
+                raise failure  # nothing in doubt; one try only, as it failed; or undecidable
+            # The last try may have taken effect: look once more before giving up.
+            try:
+                done = await rule.settle(doubt)
+            except UncertainOutcomeError:
+                raise
+            except ApifyError as error:
+                raise rule.uncertain(
+                    request,
+                    f"a try failed ({detail_of(doubt)}), and so did checking whether it took "
+                    f"effect ({error})",
+                ) from doubt
+            if done is not None:
+                return done
+            raise failure
+        except BaseException:  # a deadline's cancellation among them: it reports the doubt
+            if progress is not None:
+                progress.in_doubt = in_doubt
             raise
-        except ApifyError as error:
-            raise rule.uncertain(
-                request,
-                f"a try failed ({detail_of(doubt)}), and so did checking whether it took "
-                f"effect ({error})",
-            ) from doubt
-        if done is not None:
-            return done
-        raise failure
 
 
 class _Progress:
     """Whether the last try may have taken effect, and nothing has said otherwise yet: what
-    a call stopped by its deadline reports."""
+    a call stopped by its deadline reports. Kept only when there is a deadline."""
 
-    in_doubt = False  # a class default: no __init__ to call on every request
+    __slots__ = ("in_doubt",)
+
+    def __init__(self) -> None:
+        self.in_doubt = False
 
 
 class ClosedSender(Sender):

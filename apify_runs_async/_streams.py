@@ -69,6 +69,7 @@ class RunStream(Generic[Source, Item]):
             # Sources in hand are checked before anything starts: a bad one fails the call.
             jobs = [job for job in map(self._prepare, sources) if job is not None]
         self._send, self._receive = anyio.create_memory_object_stream[Item | _Wake](_BUFFER)
+        self._emit: Emit[Item] = self._send.send  # bound once, not once per job
         self._group = anyio.create_task_group()
         await self._group.__aenter__()
         self._pending += 1  # the feeding of the sources
@@ -165,7 +166,7 @@ class RunStream(Generic[Source, Item]):
     async def _run(self, job: Any, admitted: bool) -> None:
         if self._slots is not None and not admitted:
             await self._slots.acquire()  # a job from add() waits for its slot here
-        running = self._job(job, self._send.send)
+        running = self._job(job, self._emit)
         del job  # held by the job alone, which may let go of it early
         try:
             await running
