@@ -94,7 +94,9 @@ def test_a_delay_function_need_not_be_hashable() -> None:
 
 @pytest.mark.parametrize("field", ["not_found_grace_secs", "lookup_margin_secs"])
 def test_the_waits_after_a_start_are_checked(field: str) -> None:
+    negative: dict[str, Any] = {field: -1}
+    not_a_number: dict[str, Any] = {field: "3"}
     with pytest.raises(ValueError, match=f"Retries.{field}"):
-        Retries(**{field: -1})
+        Retries(**negative)
     with pytest.raises(TypeError, match=f"Retries.{field}"):
-        Retries(**{field: "3"})
+        Retries(**not_a_number)
