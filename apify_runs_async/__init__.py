@@ -7,7 +7,7 @@
 ...         print(snapshot.status, snapshot.status_message)
 """
 
-from ._client import ApifyRuns, JsonInput, RunInput, RunRef, StartOptions, TaskStartOptions
+from ._client import ApifyRuns
 from ._config import Timeouts
 from ._cool_down import CoolDown
 from ._errors import (
@@ -31,6 +31,7 @@ from ._errors import (
     UnauthorizedError,
     UncertainOutcomeError,
 )
+from ._following import RunRef
 from ._models import (
     ActorChargeEvent,
     CallResult,
@@ -48,6 +49,7 @@ from ._models import (
     TieredPrice,
 )
 from ._rate_limits import RateLimits
+from ._requests import JsonInput, RunInput, StartOptions, TaskStartOptions
 from ._retries import Retries
 from ._run_handle import RunHandle
 from ._status import (

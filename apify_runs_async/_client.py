@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import itertools
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Coroutine, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Coroutine, Iterable
 from types import TracebackType
 from typing import Any, Self, Unpack
 
@@ -19,6 +19,7 @@ from . import _validation as check
 from ._config import USER_AGENT, Timeouts, resolve_base_url, resolve_token
 from ._cool_down import CoolDown
 from ._errors import ClientClosedError, RunFailedError, run_not_found
+from ._following import RunRef, once_per_run, split_ref
 from ._http import BodyLimits, Request, Transport, check_borrowed, new_session
 from ._models import CallResult, Record, Run
 from ._rate_limits import RateLimiter, RateLimits
@@ -32,18 +33,6 @@ from ._streams import Emit, RunStream
 DEFAULT_RATE_LIMITS = RateLimits()
 DEFAULT_COOL_DOWN = CoolDown()
 DEFAULT_RETRIES = Retries()
-
-RunRef = str | Run
-"""A run to follow: its id, or a `Run` already in hand (which saves a request)."""
-
-__all__ = [
-    "ApifyRuns",
-    "JsonInput",
-    "RunInput",
-    "RunRef",
-    "StartOptions",
-    "TaskStartOptions",
-]
 
 
 class _State(enum.Enum):
@@ -340,7 +329,7 @@ class ApifyRuns:
         >>> async for snapshot in client.watch(run):
         ...     print(snapshot.status, snapshot.status_message)
         """
-        run_id, known = _split_ref(run_id)
+        run_id, known = split_ref(run_id)
         check.resource_id(run_id, "run_id")
         check.poll_interval(poll_interval)
         return self._watch(run_id, poll_interval, self._sender(retries), known)
@@ -411,14 +400,14 @@ class ApifyRuns:
         send = self._sender(retries)
 
         async def follow(ref: RunRef, emit: Emit[tuple[str, Run]]) -> None:
-            run_id, known = _split_ref(ref)
+            run_id, known = split_ref(ref)
             snapshots = self._watch(run_id, poll_interval, send, known)
             del ref, known  # the watch holds the first snapshot only until it is yielded
             async for run in snapshots:
                 await emit((run_id, run))
                 del run  # not held through the next long-poll
 
-        return RunStream(runs, _once_per_run(), follow)
+        return RunStream(runs, once_per_run(), follow)
 
     def as_completed(
         self,
@@ -438,7 +427,7 @@ class ApifyRuns:
         send = self._sender(retries)
 
         async def wait(ref: RunRef, emit: Emit[Run]) -> None:
-            run_id, known = _split_ref(ref)
+            run_id, known = split_ref(ref)
             if known is None or not known.is_terminal:
                 poll = _Poller(send, run_id)
                 known = await _following.wait_for_finish(
@@ -448,7 +437,7 @@ class ApifyRuns:
                     raise run_not_found("GET", _requests.run_path(run_id))
             await emit(known)
 
-        return RunStream(runs, _once_per_run(), wait)
+        return RunStream(runs, once_per_run(), wait)
 
     def call_many(
         self,
@@ -561,21 +550,3 @@ class _Poller:
 
     def __call__(self, hold: int) -> Coroutine[Any, Any, Run | None]:
         return self._send(_requests.poll_run(self._run_id, hold), _responses.run_or_none)
-
-
-def _split_ref(ref: RunRef) -> tuple[str, Run | None]:
-    return (ref.id, ref) if isinstance(ref, Run) else (ref, None)
-
-
-def _once_per_run() -> Callable[[RunRef], RunRef | None]:
-    """A stream's `prepare` step: check each run id, and follow each run only once."""
-    seen: set[str] = set()
-
-    def once(ref: RunRef) -> RunRef | None:
-        run_id = check.resource_id(ref.id if isinstance(ref, Run) else ref, "run_id")
-        if run_id in seen:
-            return None
-        seen.add(run_id)
-        return ref
-
-    return once

@@ -12,11 +12,15 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 
 import anyio
 
+from . import _validation as check
 from ._errors import run_not_found
 from ._models import Run
 from ._validation import MAX_WAIT_SECS
 
 _NOT_FOUND_RETRY_SECS = 0.25
+
+RunRef = str | Run
+"""A run to follow: its id, or a `Run` already in hand (which saves a request)."""
 
 PollRun = Callable[[int], Awaitable[Run | None]]
 """GET the run, letting the server hold the request up to N whole seconds; None on 404."""
@@ -107,3 +111,21 @@ async def _pace(asked_at: float, hold: int) -> None:
     early_by = asked_at + hold - anyio.current_time()
     if early_by > 0:
         await anyio.sleep(early_by)
+
+
+def split_ref(ref: RunRef) -> tuple[str, Run | None]:
+    return (ref.id, ref) if isinstance(ref, Run) else (ref, None)
+
+
+def once_per_run() -> Callable[[RunRef], RunRef | None]:
+    """A stream's `prepare` step: check each run id, and follow each run only once."""
+    seen: set[str] = set()
+
+    def once(ref: RunRef) -> RunRef | None:
+        run_id = check.resource_id(ref.id if isinstance(ref, Run) else ref, "run_id")
+        if run_id in seen:
+            return None
+        seen.add(run_id)
+        return ref
+
+    return once

@@ -9,7 +9,8 @@ from ._models import Record, Run
 from ._retries import Retries
 
 if TYPE_CHECKING:
-    from ._client import ApifyRuns, RunInput
+    from ._client import ApifyRuns
+    from ._requests import RunInput
 
 
 class RunHandle:
