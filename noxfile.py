@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -43,6 +45,11 @@ def bench(session: nox.Session) -> None:
         "python", "benchmarks/many_runs.py", "--gc-threshold2=1000", "--name=many_runs_gc_tuned"
     )
     session.run("python", "benchmarks/soak.py")
+    # Instructions per request, counted by valgrind: the steady figure on a noisy machine.
+    if shutil.which("valgrind") is None:
+        session.warn("valgrind is not installed: benchmarks/instructions.py skipped")
+    else:
+        session.run("python", "benchmarks/instructions.py")
 
 
 @nox.session
