@@ -30,12 +30,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 from common import machine, save, table
-from round_trips import FACTORIES, start_runs
+from round_trips import FACTORIES, Get, start_runs
 
 from apify_runs_async.emulator import emulator_process
 
@@ -48,21 +49,26 @@ RUNS = 4  # RUNNING runs the GETs are spread over
 _TOTALS = re.compile(r"^(?:summary|totals): (\d+)", re.MULTILINE)
 
 
-async def gets(loop: str, base_url: str, token: str, run_ids: list[str], requests: int) -> None:
-    """`requests` GETs, `CONCURRENCY` at a time, with one of round_trips.py's loops."""
+async def gets(get: Get, run_ids: Sequence[str], requests: int) -> None:
+    """`requests` GETs spread over `run_ids`, `CONCURRENCY` at a time."""
     left = requests
+
+    async def worker(index: int) -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            await get(run_ids[index % len(run_ids)])
+            index += 1
+
+    async with anyio.create_task_group() as group:
+        for index in range(CONCURRENCY):
+            group.start_soon(worker, index)
+
+
+async def work(loop: str, base_url: str, token: str, run_ids: list[str], requests: int) -> None:
+    """What the worker does under valgrind: GETs with one of round_trips.py's loops."""
     async with FACTORIES[loop](base_url, token) as get:
-
-        async def worker(index: int) -> None:
-            nonlocal left
-            while left > 0:
-                left -= 1
-                await get(run_ids[index % len(run_ids)])
-                index += 1
-
-        async with anyio.create_task_group() as group:
-            for index in range(CONCURRENCY):
-                group.start_soon(worker, index)
+        await gets(get, run_ids, requests)
 
 
 def count_instructions(
@@ -91,10 +97,15 @@ def count_instructions(
         finished = subprocess.run(command, capture_output=True, text=True, check=False)
         if finished.returncode != 0:
             raise RuntimeError(f"the {loop} worker failed:\n{finished.stderr[-3000:]}")
-        match = _TOTALS.search(out.read_text())
-        if match is None:
-            raise RuntimeError(f"no totals in the callgrind output of the {loop} worker")
-        return int(match.group(1))
+        return callgrind_total(out)
+
+
+def callgrind_total(out: Path) -> int:
+    """The instructions a callgrind output file counts in all."""
+    match = _TOTALS.search(out.read_text())
+    if match is None:
+        raise RuntimeError(f"no totals in the callgrind output {out}")
+    return int(match.group(1))
 
 
 def measure(args: argparse.Namespace, valgrind: str) -> dict[str, dict[str, Any]]:
@@ -139,7 +150,7 @@ def main() -> None:
     parser.add_argument("--run-ids", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
-        anyio.run(gets, args.worker, args.base_url, args.token, args.run_ids, args.requests)
+        anyio.run(work, args.worker, args.base_url, args.token, args.run_ids, args.requests)
         return
 
     valgrind = shutil.which("valgrind")
