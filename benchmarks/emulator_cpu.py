@@ -8,8 +8,9 @@ emulator process is started with `--no-rate-limits`, a few runs are started and 
 emulator gets the most of the machine) does GETs from 100 coroutines: a warm-up, then a fixed
 number over which the emulator process's CPU time (user and system, read with psutil) is
 measured. The loops take turns in rounds, each with a fresh emulator; the median round counts.
-CPU time per request moves far less than requests/s on a shared machine, but it moves: compare
-figures from one invocation.
+CPU time per request moves less than requests/s on a shared machine, but it moves too (rounds
+spread by ±15% here with the load average at 2 to 6 on 2 cores): compare figures from one
+invocation, or count instructions.
 
 With `--instructions` the emulator runs under `valgrind --tool=callgrind` instead, once for
 N GETs and once for 5N, and what one more GET costs it in user-space instructions is the
@@ -18,7 +19,7 @@ not move with the machine's load, though it leaves out the kernel's share (syste
 
     python benchmarks/emulator_cpu.py                  # or: nox -s bench
     python benchmarks/emulator_cpu.py --loops asyncio --requests 50000
-    python benchmarks/emulator_cpu.py --instructions   # about 3 minutes
+    python benchmarks/emulator_cpu.py --instructions   # about 2 minutes
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any
 
 import anyio
 import psutil
-from common import cpu_secs, machine, save, table
+from common import machine, save, table
 from instructions import CONCURRENCY, RUNS, callgrind_total, gets
 from round_trips import raw_aiohttp, start_runs
 
@@ -50,40 +51,44 @@ _LISTENING = re.compile(r"listening on (http://\S+) \(token: (\S+)\)")
 
 async def drive(
     base_url: str, token: str, server: psutil.Process, args: argparse.Namespace, requests: int
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     """Start RUNNING runs, GET them `args.warmup` times, then `requests` times: the emulator's
-    CPU seconds and the wall seconds of the latter."""
+    CPU seconds (all, and the kernel's share) and the wall seconds of the latter."""
     run_ids = await start_runs(base_url, token, RUNS)
     async with raw_aiohttp(base_url, token) as get:
         await gets(get, run_ids, args.warmup)
-        cpu_before, began = cpu_secs(server), time.monotonic()
+        before, began = server.cpu_times(), time.monotonic()
         await gets(get, run_ids, requests)
-        return cpu_secs(server) - cpu_before, time.monotonic() - began
+        after, wall = server.cpu_times(), time.monotonic() - began
+    system = after.system - before.system
+    return after.user - before.user + system, system, wall
 
 
 def cpu_times(args: argparse.Namespace, loops: list[str]) -> dict[str, dict[str, Any]]:
     """Rounds of `args.requests` GETs, each with a fresh emulator on each loop in turn."""
-    rounds: dict[str, list[tuple[float, float]]] = {loop: [] for loop in loops}
+    rounds: dict[str, list[tuple[float, float, float]]] = {loop: [] for loop in loops}
     for number in range(args.rounds):
         shift = number % len(loops)
         for loop in loops[shift:] + loops[:shift]:
             with emulator_process("--no-rate-limits", "--loop", loop) as emulator:
                 server = psutil.Process(emulator.process.pid)
-                cpu, wall = anyio.run(
+                cpu, system, wall = anyio.run(
                     drive, emulator.base_url, emulator.token, server, args, args.requests
                 )
-            cpu_us, rate = cpu / args.requests * 1e6, args.requests / wall
-            rounds[loop].append((cpu_us, rate))
+            cpu_us, system_us = cpu / args.requests * 1e6, system / args.requests * 1e6
+            rate = args.requests / wall
+            rounds[loop].append((cpu_us, system_us, rate))
             print(
-                f"round {number + 1}: {loop:>8}: {cpu_us:6.1f} µs emulator CPU per GET, "
-                f"{rate:6.0f} GETs/s",
+                f"round {number + 1}: {loop:>8}: {cpu_us:6.1f} µs emulator CPU per GET "
+                f"({system_us:4.1f} in the kernel), {rate:6.0f} GETs/s",
                 flush=True,
             )
     return {
         loop: {
-            "emulator_cpu_us_per_get": round(statistics.median(cpu for cpu, _ in each), 1),
-            "emulator_cpu_us_per_get_by_round": [round(cpu, 1) for cpu, _ in each],
-            "gets_per_sec": round(statistics.median(rate for _, rate in each)),
+            "emulator_cpu_us_per_get": round(statistics.median(cpu for cpu, _, _ in each), 1),
+            "emulator_cpu_us_per_get_by_round": [round(cpu, 1) for cpu, _, _ in each],
+            "emulator_kernel_cpu_us_per_get": round(statistics.median(s for _, s, _ in each), 1),
+            "gets_per_sec": round(statistics.median(rate for _, _, rate in each)),
         }
         for loop, each in rounds.items()
     }
@@ -135,7 +140,9 @@ def instructions(args: argparse.Namespace, loops: list[str]) -> dict[str, dict[s
 
 
 def _shown(value: object) -> object:
-    return " / ".join(map(str, value)) if isinstance(value, list) else value
+    if isinstance(value, list):
+        return " / ".join(map(str, value))
+    return f"{value:,}" if isinstance(value, int) else value
 
 
 def main() -> None:
@@ -162,8 +169,13 @@ def main() -> None:
     else:
         args.requests = args.requests or 20_000
         cells = cpu_times(args, loops)
-        columns = ["emulator_cpu_us_per_get", "emulator_cpu_us_per_get_by_round", "gets_per_sec"]
-        header = ["emulator loop", "CPU µs per GET (median)", "by round", "GETs/s"]
+        columns = [
+            "emulator_cpu_us_per_get",
+            "emulator_kernel_cpu_us_per_get",
+            "emulator_cpu_us_per_get_by_round",
+            "gets_per_sec",
+        ]
+        header = ["emulator loop", "CPU µs per GET (median)", "of it kernel", "by round", "GETs/s"]
     name = args.name or ("emulator_instructions" if args.instructions else "emulator_cpu")
     result = {
         "machine": machine(),
