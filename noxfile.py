@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -36,13 +38,19 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against the emulator, the official client side by side where they compare
     (installed here only); results in benchmarks/results/."""
     session.install("-e", ".[bench]", OFFICIAL_CLIENT)
-    for script in ("decode", "memory", "round_trips", "follow"):
+    for script in ("decode", "memory", "round_trips", "emulator_cpu", "follow"):
         session.run("python", f"benchmarks/{script}.py")
     session.run("python", "benchmarks/many_runs.py")
     session.run(
         "python", "benchmarks/many_runs.py", "--gc-threshold2=1000", "--name=many_runs_gc_tuned"
     )
     session.run("python", "benchmarks/soak.py")
+    # Instructions per request, counted by valgrind: the steady figures on a noisy machine.
+    if shutil.which("valgrind") is None:
+        session.warn("valgrind is not installed: the instruction counts are skipped")
+    else:
+        session.run("python", "benchmarks/instructions.py")
+        session.run("python", "benchmarks/emulator_cpu.py", "--instructions")
 
 
 @nox.session

@@ -34,12 +34,12 @@ def not_found(message: str) -> ApiError:
 
 def json_response(payload: Any, *, status: int = 200) -> web.Response:
     """A JSON response encoded once, with msgspec."""
-    return web.Response(
-        body=msgspec.json.encode(payload),
-        status=status,
-        content_type="application/json",
-        charset="utf-8",
-    )
+    return json_body_response(msgspec.json.encode(payload), status=status)
+
+
+def json_body_response(body: bytes, *, status: int = 200) -> web.Response:
+    """A response with JSON encoded already."""
+    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
 
 
 def error_response(error: ApiError, *, headers: dict[str, str] | None = None) -> web.Response:

@@ -19,11 +19,11 @@ from . import _params as params
 from ._actors import Actor, Build, Catalog, Task
 from ._auth import ANONYMOUS_ROUTE, request_token
 from ._body import read_input, read_json_object
-from ._errors import ApiError, invalid_input, json_response, not_found
+from ._errors import ApiError, invalid_input, json_body_response, json_response, not_found
 from ._faults import Endpoint
 from ._injection import end_stream
 from ._runs import Run, RunList, RunMeta, RunOptions, Runs
-from ._shapes import run_data, runs_page
+from ._shapes import run_body, runs_page
 from ._storage import JSON_CONTENT_TYPE, KeyValueStore, Record, is_json_content_type
 
 
@@ -84,7 +84,7 @@ def _locate(request: web.Request) -> Run:
 def _run_response(request: web.Request, run: Run, *, status: int = 200) -> web.Response:
     # Costs are only for whoever authenticated; anybody with the run id may read the rest.
     with_costs = request_token(request) is not None
-    return json_response({"data": run_data(run, with_costs=with_costs)}, status=status)
+    return json_body_response(run_body(run, with_costs=with_costs), status=status)
 
 
 def _resolve_build(actor: Actor, tag: str) -> Build:

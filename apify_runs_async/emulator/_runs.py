@@ -10,6 +10,13 @@ A finished run keeps only its data: the task and the handler's context go with t
 ended, and the value types are msgspec Structs the garbage collector does not track, so that
 tens of thousands of kept runs do not lengthen its pauses.
 
+A run keeps its last encoded body (see `_shapes.run_body`): most requests are reads of runs
+that have not changed since the last one. Every assignment to a run's attributes drops it
+(`Run.__setattr__`), so no operation can forget to; the run's values are immutable (its
+metamorphs a tuple, its options a frozen Struct) for the same reason, and what the body shows
+from outside the run's attributes (its store's counters, the time it has been alive) is
+checked by the reader.
+
     READY -> RUNNING -> SUCCEEDED | FAILED
                      -> TIMING-OUT -> TIMED-OUT
                      -> ABORTING   -> ABORTED
@@ -22,10 +29,10 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
@@ -107,6 +114,7 @@ class Run:
         "_alive_secs",
         "_alive_since",
         "_attempt",
+        "_body",
         "_cancel_sent",
         "_context",
         "_finished",
@@ -158,6 +166,7 @@ class Run:
         meta: RunMeta,
         input_record: Record | None,
     ) -> None:
+        self._body: tuple[Hashable, bytes] | None = None  # (what it was encoded for, the body)
         self._runs = runs
         self.number = runs.next_number()
         self.id = new_id()
@@ -184,7 +193,7 @@ class Run:
         self.restart_count = 0
         self._restarts_in_life = 0  # the limit of restarts on error applies to each life
         self.resurrect_count = 0
-        self.metamorphs: list[MetamorphEvent] = []
+        self.metamorphs: tuple[MetamorphEvent, ...] = ()
         self.log_lines: list[str] = []
         if input_record is not None:
             self.store.set("INPUT", input_record)
@@ -206,7 +215,23 @@ class Run:
         self._alive_secs = 0.0
         self._alive_since: float | None = time.monotonic()
 
+    if not TYPE_CHECKING:  # (a type checker that saw it would accept any attribute name)
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            """Every assignment is a change of the run: the cached body goes with it."""
+            object.__setattr__(self, name, value)
+            object.__setattr__(self, "_body", None)
+
     # What the routes read.
+
+    def cached_body(self, key: Hashable) -> bytes | None:
+        """The body cached with `cache_body(key, ...)`, if the run has not changed since."""
+        cached = self._body
+        return cached[1] if cached is not None and cached[0] == key else None
+
+    def cache_body(self, key: Hashable, body: bytes) -> None:
+        """Keep `body`, encoded for `key`, until the run changes (or another key comes)."""
+        object.__setattr__(self, "_body", (key, body))  # not a change of the run
 
     def alive_secs(self) -> float:
         since = self._alive_since
@@ -296,11 +321,10 @@ class Run:
         self.input_key = f"INPUT-METAMORPH-{len(self.metamorphs) + 1}"
         if record is not None:
             self.store.set(self.input_key, record)
-        self.metamorphs.append(
-            MetamorphEvent(
-                utc_now(), actor.id, build.id, self.input_key if record is not None else None
-            )
+        event = MetamorphEvent(
+            utc_now(), actor.id, build.id, self.input_key if record is not None else None
         )
+        self.metamorphs = (*self.metamorphs, event)
         previous, self.actor, self.build = self.actor, actor, build
         self._runs.reassign(self, previous)
         self.options = msgspec.structs.replace(self.options, build=tag)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -55,6 +58,56 @@ async def test_a_given_token_and_host(spawn: Spawn) -> None:
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=10)
     assert process.returncode == 0
+
+
+_HAS_PROC_MAPS = Path("/proc/self/maps").exists()
+
+
+def _maps_uvloop(pid: int) -> bool:
+    """Whether the process has uvloop's extension module loaded (Linux only)."""
+    return "uvloop" in Path(f"/proc/{pid}/maps").read_text()
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(importlib.util.find_spec("uvloop") is None, reason="uvloop is not installed")
+@pytest.mark.skipif(not _HAS_PROC_MAPS, reason="reads /proc/PID/maps")
+@pytest.mark.parametrize(
+    ("args", "on_uvloop"),
+    [((), True), (("--loop", "uvloop"), True), (("--loop", "asyncio"), False)],
+)
+async def test_serves_on_uvloop_when_it_is_installed(
+    spawn: Spawn, args: tuple[str, ...], on_uvloop: bool
+) -> None:
+    process, base_url, token = spawn(*args)
+    assert await _list_runs(base_url, token) == 200
+    assert _maps_uvloop(process.pid) is on_uvloop
+
+
+@pytest.fixture
+def without_uvloop(tmp_path: Path) -> dict[str, str]:
+    """An environment in which `import uvloop` fails, as when it is not installed."""
+    (tmp_path / "uvloop.py").write_text("raise ImportError('no uvloop here')\n")
+    return {"PYTHONPATH": str(tmp_path), "PYTHONWARNINGS": "error"}
+
+
+@pytest.mark.anyio
+async def test_without_uvloop_it_serves_on_asyncio(without_uvloop: dict[str, str]) -> None:
+    with emulator_process(env=without_uvloop) as emulator:
+        assert await _list_runs(emulator.base_url, emulator.token) == 200
+        assert not _HAS_PROC_MAPS or not _maps_uvloop(emulator.process.pid)
+        assert emulator.stderr() == ""
+
+
+def test_without_uvloop_asking_for_it_says_so(without_uvloop: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "apify_runs_async.emulator", "--loop", "uvloop"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **without_uvloop},
+    )
+    assert result.returncode == 2
+    assert "uvloop is not installed" in result.stderr
 
 
 def test_help() -> None:
