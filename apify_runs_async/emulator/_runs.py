@@ -15,7 +15,8 @@ that have not changed since the last one. Every assignment to a run's attributes
 (`Run.__setattr__`), so no operation can forget to; the run's values are immutable (its
 metamorphs a tuple, its options a frozen Struct) for the same reason, and what the body shows
 from outside the run's attributes (its store's counters, the time it has been alive) is
-checked by the reader.
+checked by the reader. Only the last `MAX_KEPT_BODIES` runs encoded keep theirs, so that tens
+of thousands of runs do not take twice the memory for bodies nobody reads again.
 
     READY -> RUNNING -> SUCCEEDED | FAILED
                      -> TIMING-OUT -> TIMED-OUT
@@ -47,6 +48,8 @@ from ._time import format_time, utc_now
 MAX_METAMORPHS = 10
 KILLED_EXIT_CODE = 137
 """The exit code of a run stopped from outside, as of a container killed with SIGKILL."""
+MAX_KEPT_BODIES = 1000
+"""How many runs keep their encoded body at most: the last ones encoded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,8 +233,14 @@ class Run:
         return cached[1] if cached is not None and cached[0] == key else None
 
     def cache_body(self, key: Hashable, body: bytes) -> None:
-        """Keep `body`, encoded for `key`, until the run changes (or another key comes)."""
+        """Keep `body`, encoded for `key`, until the run changes (or another key comes, or
+        `MAX_KEPT_BODIES` other runs have been encoded since)."""
         object.__setattr__(self, "_body", (key, body))  # not a change of the run
+        self._runs.kept_body(self)
+
+    def drop_body(self) -> None:
+        """Let go of the kept body, to save memory: it is encoded again when next asked for."""
+        object.__setattr__(self, "_body", None)
 
     def alive_secs(self) -> float:
         since = self._alive_since
@@ -541,6 +550,8 @@ class Runs:
         self._live_memory_mbytes = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._numbered = 0
+        # The runs that may keep a body, oldest encoded first (a dict as an ordered set).
+        self._keeping_bodies: dict[Run, None] = {}
 
     def next_number(self) -> int:
         """The start order of a new run."""
@@ -596,6 +607,17 @@ class Runs:
                 f"{limit - self._live_memory_mbytes} MB of your {limit} MB limit are free.",
             )
 
+    def kept_body(self, run: Run) -> None:
+        """`run` has just kept a body: the run that kept one the longest ago drops it if
+        that makes more than `MAX_KEPT_BODIES`."""
+        keeping = self._keeping_bodies
+        keeping.pop(run, None)
+        keeping[run] = None
+        if len(keeping) > MAX_KEPT_BODIES:
+            oldest = next(iter(keeping))
+            del keeping[oldest]
+            oldest.drop_body()
+
     def activate(self, run: Run) -> None:
         if run not in self._live:
             self._live.add(run)
@@ -632,6 +654,7 @@ class Runs:
                 f"The run cannot be deleted while its status is {run.status}; abort it first.",
             )
         del self._runs[run.id]
+        self._keeping_bodies.pop(run, None)
         for owner in (run.actor, run.task):
             if owner is not None:
                 self._by_owner[owner.id].pop(run, None)

@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from apify_runs_async.emulator import ActorContext, Faults
+from apify_runs_async.emulator import _runs as runs
 from apify_runs_async.emulator import _shapes as shapes
 
 from .support import Api, fast_emulator, steps
@@ -249,6 +250,20 @@ async def test_the_figures_of_a_live_run_grow_with_time(api: Api) -> None:
     done = await api.run(run_id)
     await asyncio.sleep(shapes.USAGE_SAMPLE_SECS * 1.5)
     assert await api.run(run_id) == done  # a finished run's figures are final
+
+
+async def test_only_the_last_bodies_encoded_are_kept(
+    api: Api, frozen_time: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runs, "MAX_KEPT_BODIES", 2)
+    run_ids = [await _running(api) for _ in range(3)]
+    before = [await api.run(run_id) for run_id in run_ids]
+    await asyncio.sleep(0.05)
+    # The last run's body is still kept; the first one's went when the last one's came, and
+    # encoded again it shows the time that has passed.
+    assert await api.run(run_ids[2]) == before[2]
+    again = await api.run(run_ids[0])
+    assert again["stats"]["durationMillis"] > before[0]["stats"]["durationMillis"]
 
 
 async def test_a_truncated_answer_leaves_the_cached_body_whole(
