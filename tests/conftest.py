@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -10,6 +9,7 @@ import pytest
 from apify_runs_async import ApifyRuns
 from apify_runs_async.emulator import ApifyEmulator, EmulatorProcess, emulator_process
 from tests.fake_api import FakeApi
+from tests.helpers import RequestCounter
 
 
 @pytest.fixture
@@ -36,46 +36,33 @@ def separate_emulator() -> Iterator[EmulatorProcess]:
         yield emu
 
 
+def _client_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The `ApifyRuns` options of `@pytest.mark.client_options(...)` on the test, its class or
+    its module (the closest wins)."""
+    marker = request.node.get_closest_marker("client_options")
+    return {} if marker is None else dict(marker.kwargs)
+
+
 @pytest.fixture
-async def client(emulator: ApifyEmulator) -> AsyncIterator[ApifyRuns]:
-    async with ApifyRuns(emulator.token, base_url=emulator.base_url) as c:
+async def client(
+    emulator: ApifyEmulator, request: pytest.FixtureRequest
+) -> AsyncIterator[ApifyRuns]:
+    """A client of the in-process emulator, with the `client_options` marker's options."""
+    async with ApifyRuns(
+        emulator.token, base_url=emulator.base_url, **_client_options(request)
+    ) as c:
         yield c
 
 
-def script(
-    *messages: str,
-    step_secs: float = 0.1,
-    outcome: str = "SUCCEEDED",
-    output: Any = None,
-    exit_code: int | None = None,
-) -> dict[str, Any]:
-    """Input for `emulator~scripted`: one step per status message, then the outcome."""
-    scripted: dict[str, Any] = {
-        "steps": [{"sleepSecs": step_secs, "statusMessage": m} for m in messages],
-        "outcome": outcome,
-    }
-    if output is not None:
-        scripted["output"] = output
-    if exit_code is not None:
-        scripted["exitCode"] = exit_code
-    return scripted
-
-
-class RequestCounter:
-    """Counts the requests an aiohttp session sends, by method and path."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-        self.trace = aiohttp.TraceConfig()
-        self.trace.on_request_start.append(self._on_request_start)
-
-    async def _on_request_start(
-        self,
-        session: aiohttp.ClientSession,
-        context: SimpleNamespace,
-        params: aiohttp.TraceRequestStartParams,
-    ) -> None:
-        self.sent.append((params.method, params.url.path))
+@pytest.fixture
+async def fake_client(
+    fake_api: FakeApi, request: pytest.FixtureRequest
+) -> AsyncIterator[ApifyRuns]:
+    """A client of the fake API, with the `client_options` marker's options (token "t" unless
+    they give one)."""
+    options = {"token": "t", **_client_options(request)}
+    async with ApifyRuns(base_url=fake_api.base_url, **options) as c:
+        yield c
 
 
 @pytest.fixture

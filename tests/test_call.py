@@ -9,7 +9,7 @@ import pytest
 
 from apify_runs_async import ApifyRuns, CallResult, RunFailedError, RunStatus
 from apify_runs_async.emulator import ActorContext, ApifyEmulator
-from tests.conftest import RequestCounter, script
+from tests.helpers import RequestCounter, script
 
 pytestmark = pytest.mark.anyio
 

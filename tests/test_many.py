@@ -22,7 +22,7 @@ from apify_runs_async import (
     is_terminal,
 )
 from apify_runs_async.emulator import ActorContext, ApifyEmulator, EmulatorProcess
-from tests.conftest import RequestCounter, script
+from tests.helpers import RequestCounter, script
 
 pytestmark = pytest.mark.anyio
 

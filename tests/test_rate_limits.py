@@ -13,8 +13,8 @@ from aiohttp import web
 from apify_runs_async import ApifyRuns, RateLimits
 from apify_runs_async._rate_limits import limited_resource
 from apify_runs_async.emulator import ApifyEmulator
-from tests.conftest import script
 from tests.fake_api import FakeApi
+from tests.helpers import script
 from tests.spec import run_response_examples
 
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,6 @@ lost leaves exactly one run). Then many faults at once, against following runs.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -16,20 +15,13 @@ import pytest
 
 from apify_runs_async import ApifyRuns, NotFoundError, Retries, Run, RunStatus, Timeouts
 from apify_runs_async.emulator import ApifyEmulator, FaultKind, Faults
-from tests.conftest import script
 from tests.fake_api import FakeApi, error_reply, in_turn, json_reply
-from tests.helpers import FAST_RETRIES, run_body
+from tests.helpers import FAST_RETRIES, run_body, script
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.client_options(retries=FAST_RETRIES)]
 
 KINDS = [kind.value for kind in FaultKind]
 LONG = script("working", step_secs=30)  # a run that stays RUNNING for the whole test
-
-
-@pytest.fixture
-async def client(emulator: ApifyEmulator) -> AsyncIterator[ApifyRuns]:
-    async with ApifyRuns(emulator.token, base_url=emulator.base_url, retries=FAST_RETRIES) as c:
-        yield c
 
 
 def one_fault(kind: str, endpoint: str) -> Faults:

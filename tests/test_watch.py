@@ -16,8 +16,8 @@ from aiohttp import web
 
 from apify_runs_async import ApifyRuns, NotFoundError, RunStatus, is_terminal
 from apify_runs_async.emulator import EmulatorProcess
-from tests.conftest import RequestCounter, script
 from tests.fake_api import FakeApi
+from tests.helpers import RequestCounter, script
 from tests.spec import run_response_examples
 
 pytestmark = pytest.mark.anyio
