@@ -25,7 +25,9 @@ async def fake_api() -> AsyncIterator[FakeApi]:
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[ApifyEmulator]:
-    async with ApifyEmulator() as emu:
+    # Runs are RUNNING as soon as they are asked about, and hello-world takes 0.1 s, not 1 s:
+    # the tests do not sit through the platform's pace.
+    async with ApifyEmulator(ready_secs=0, hello_world_secs=0.1) as emu:
         yield emu
 
 

@@ -18,6 +18,10 @@ FAST_RETRIES = Retries(delay=lambda tries, retry_after: 0.001)
 ONE_TRY = Retries(max_tries=1)
 """No retries: for tests about how a single failure reads."""
 
+SHORT_GRACE = Retries(not_found_grace_secs=0.5)
+"""A run still missing after 0.5 s, not the default 3 s, is taken not to exist: tests of a
+missing run end soon."""
+
 
 _RUN = run_response_examples()[0][1]["data"]
 

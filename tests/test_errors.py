@@ -224,7 +224,7 @@ async def test_the_token_never_leaks(fake_api: FakeApi, caplog: pytest.LogCaptur
         seen += everything_about(caught.value)
     async with (
         raw_server(b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n") as url,
-        ApifyRuns(TOKEN, base_url=url) as c,
+        ApifyRuns(TOKEN, base_url=url, retries=FAST_RETRIES) as c,
     ):
         with pytest.raises(ApifyConnectionError) as caught:
             await c.get("r1")

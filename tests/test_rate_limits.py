@@ -166,7 +166,7 @@ async def test_limits_can_be_switched_off(fake_api: FakeApi, arrivals: list[floa
 
 
 async def test_the_client_keeps_within_the_emulators_limits() -> None:
-    limits = RateLimits(per_resource_per_sec=10, run_start_per_sec=20, per_token_per_minute=6000)
+    limits = RateLimits(per_resource_per_sec=20, run_start_per_sec=40, per_token_per_minute=12000)
     statuses: list[int] = []
 
     async def on_end(

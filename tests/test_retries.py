@@ -7,6 +7,7 @@ reached on purpose.
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import json
 import logging
@@ -165,6 +166,13 @@ async def test_safe_operations_retry_freely(
 
 
 # --- How long it waits ------------------------------------------------------------------------
+
+
+def test_the_waits_after_a_start_have_their_defaults() -> None:
+    # Tests set them small to run fast; a user gets these: a 404 after a start is waited out
+    # for 3 s, and a start's lookup looks back to 10 s before its first try.
+    retries = Retries()
+    assert (retries.not_found_grace_secs, retries.lookup_margin_secs) == (3.0, 10.0)
 
 
 async def test_retry_after_reaches_the_delay_in_seconds(fake_api: FakeApi) -> None:
@@ -527,7 +535,7 @@ async def test_a_start_still_at_work_after_a_timeout_is_uncertain_not_repeated(
     created: list[str] = []
 
     async def slow_start(request: web.Request) -> web.StreamResponse:
-        await anyio.sleep(1.0)
+        await anyio.sleep(0.6)
         created.append(request.headers["User-Agent"])
         return await OK(request)
 
@@ -540,7 +548,7 @@ async def test_a_start_still_at_work_after_a_timeout_is_uncertain_not_repeated(
     ) as client:
         with pytest.raises(UncertainOutcomeError, match="timed out"):
             await client.start("me~actor")
-        await anyio.sleep(1.0)  # the first try finishes meanwhile
+        await anyio.sleep(0.6)  # the first try finishes meanwhile
     assert len(created) == 1
     assert [r.method for r in fake_api.requests].count("POST") == 1
 
@@ -609,15 +617,17 @@ async def test_a_404_that_is_not_the_apis_after_a_dropped_delete_still_fails(
 async def test_a_lookup_answered_slowly_still_looks_back_to_the_first_try(
     fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
-    # The list page comes 11.5 s after it was asked for (a busy server, or its own retries):
-    # the runs to look through still go back to the first try, not to 11.5 s after it.
+    # The list page comes 1.75 s after it was asked for (a busy server, or its own retries):
+    # the runs to look through still go back to the first try, not to 1.75 s after it. The
+    # wait is past the lookup's margin by more than the 0.2 s and the Date header's second.
+    retries = dataclasses.replace(FAST_RETRIES, lookup_margin_secs=0.25)
     first_try = datetime.now(UTC)
     agents: list[str] = []
 
     async def slow_listing(request: web.Request) -> web.StreamResponse:
         if request.query["offset"] == "0":
             # A full page of runs started just after the first try, before ours was listed.
-            await anyio.sleep(11.5)
+            await anyio.sleep(1.75)
             body = run_list(*[f"another client {n}" for n in range(100)])
             for item in body["data"]["items"]:
                 item["startedAt"] = (first_try + timedelta(seconds=0.2)).isoformat()
@@ -629,6 +639,6 @@ async def test_a_lookup_answered_slowly_still_looks_back_to_the_first_try(
 
     adopted = json_reply(200, run_body(id="run0"))
     fake_api.reply = in_turn(lost(agents), slow_listing, slow_listing, adopted)
-    run = await fake_client.start("me~actor")
+    run = await fake_client.start("me~actor", retries=retries)
     assert run.id == "run0"
     assert [r.method for r in fake_api.requests].count("POST") == 1
