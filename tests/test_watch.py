@@ -16,8 +16,8 @@ from aiohttp import web
 
 from apify_runs_async import ApifyRuns, NotFoundError, RunStatus, is_terminal
 from apify_runs_async.emulator import EmulatorProcess
-from tests.fake_api import FakeApi
-from tests.helpers import SHORT_GRACE, RequestCounter, script
+from tests.fake_api import FakeApi, in_turn, json_reply
+from tests.helpers import SHORT_GRACE, RequestCounter, run_body, script
 from tests.spec import run_response_examples
 
 pytestmark = pytest.mark.anyio
@@ -192,3 +192,24 @@ async def test_an_unknown_status_ends_watch_once_the_run_has_finished(
         with anyio.fail_after(10):
             statuses = [s.status async for s in client.watch("r1", poll_interval=1)]
     assert statuses == [RunStatus.RUNNING, "PAUSED", "ARCHIVED"]
+
+
+@pytest.mark.parametrize("start_from", ["id", "known snapshot"])
+async def test_watch_yields_a_run_seen_again_unchanged_only_once(
+    fake_client: ApifyRuns, fake_api: FakeApi, start_from: str
+) -> None:
+    # The server answers the same status and status message twice before the run ends.
+    crawling = json_reply(
+        200, run_body(status="RUNNING", statusMessage="Crawling", finishedAt=None)
+    )
+    done = json_reply(200, run_body(status="SUCCEEDED", statusMessage="Done"))
+    fake_api.reply = in_turn(crawling, crawling, done)
+    if start_from == "id":
+        snapshots = fake_client.watch("r1", poll_interval=1)
+    else:
+        known = await fake_client.get("r1")
+        assert known is not None
+        snapshots = fake_client.watch(known, poll_interval=1)
+    seen = [(run.status, run.status_message) async for run in snapshots]
+    assert seen == [(RunStatus.RUNNING, "Crawling"), (RunStatus.SUCCEEDED, "Done")]
+    assert len(fake_api.requests) == 3  # the unchanged answer did come, and was not yielded
