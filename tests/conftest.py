@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any
 
 import aiohttp
@@ -10,6 +10,27 @@ from apify_runs_async import ApifyRuns
 from apify_runs_async.emulator import ApifyEmulator, EmulatorProcess, emulator_process
 from tests.fake_api import FakeApi
 from tests.helpers import RequestCounter
+
+WORKERS = 4
+"""Test processes when pytest-xdist is installed and no `-n` is given. The tests mostly wait
+(on runs, timeouts, rate limits), not compute: more processes than cores still pay."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Generator[None, object, object]:
+    # The default of `-n` is set here, not in addopts, so that `-p no:xdist` works too (then
+    # there is no `-n`), as do `-n 0` and `--pdb`. Set before xdist reads it; not in a worker
+    # (xdist clears `-n` there), which would start workers of its own.
+    if (
+        config.pluginmanager.hasplugin("xdist")
+        and not hasattr(config, "workerinput")
+        and config.option.numprocesses is None
+        and not config.option.usepdb
+    ):
+        config.option.numprocesses = WORKERS
+        if config.option.dist == "no":
+            config.option.dist = "worksteal"
+    return (yield)
 
 
 @pytest.fixture
@@ -33,7 +54,10 @@ async def emulator() -> AsyncIterator[ApifyEmulator]:
 
 @pytest.fixture(scope="session")
 def separate_emulator() -> Iterator[EmulatorProcess]:
-    """The emulator in its own process: every task on the test's loop is then the client's."""
+    """The emulator in its own process: every task on the test's loop is then the client's.
+
+    One per test process (each pytest-xdist worker has its own); tests start their own runs
+    and never rely on what other tests left in it."""
     with emulator_process(env={"PYTHONWARNINGS": "error"}) as emu:
         yield emu
 
