@@ -76,7 +76,8 @@ class FakeApi:
     async def __aenter__(self) -> FakeApi:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False)
+        # An answer a test left sleeping is cut short when it ends, not waited for.
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

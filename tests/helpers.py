@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from types import SimpleNamespace
 from typing import Any
+
+import aiohttp
 
 from apify_runs_async import Retries
 from tests.spec import run_response_examples
@@ -14,6 +17,10 @@ FAST_RETRIES = Retries(delay=lambda tries, retry_after: 0.001)
 
 ONE_TRY = Retries(max_tries=1)
 """No retries: for tests about how a single failure reads."""
+
+SHORT_GRACE = Retries(not_found_grace_secs=0.5)
+"""A run still missing after 0.5 s, not the default 3 s, is taken not to exist: tests of a
+missing run end soon."""
 
 
 _RUN = run_response_examples()[0][1]["data"]
@@ -44,3 +51,39 @@ def everything_about(error: BaseException) -> list[str]:
             texts.append(repr(vars(current)))
         todo += [e for e in (current.__cause__, current.__context__) if e is not None]
     return texts
+
+
+def script(
+    *messages: str,
+    step_secs: float = 0.1,
+    outcome: str = "SUCCEEDED",
+    output: Any = None,
+    exit_code: int | None = None,
+) -> dict[str, Any]:
+    """Input for `emulator~scripted`: one step per status message, then the outcome."""
+    scripted: dict[str, Any] = {
+        "steps": [{"sleepSecs": step_secs, "statusMessage": m} for m in messages],
+        "outcome": outcome,
+    }
+    if output is not None:
+        scripted["output"] = output
+    if exit_code is not None:
+        scripted["exitCode"] = exit_code
+    return scripted
+
+
+class RequestCounter:
+    """Counts the requests an aiohttp session sends, by method and path."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.trace = aiohttp.TraceConfig()
+        self.trace.on_request_start.append(self._on_request_start)
+
+    async def _on_request_start(
+        self,
+        session: aiohttp.ClientSession,
+        context: SimpleNamespace,
+        params: aiohttp.TraceRequestStartParams,
+    ) -> None:
+        self.sent.append((params.method, params.url.path))

@@ -9,7 +9,7 @@ import pytest
 
 from apify_runs_async import ApifyRuns, CallResult, RunFailedError, RunStatus
 from apify_runs_async.emulator import ActorContext, ApifyEmulator
-from tests.conftest import RequestCounter, script
+from tests.helpers import RequestCounter, script
 
 pytestmark = pytest.mark.anyio
 
@@ -100,7 +100,7 @@ async def test_a_succeeded_run_is_not_raised(client: ApifyRuns) -> None:
 
 
 async def test_call_stops_waiting_after_wait_secs(client: ApifyRuns) -> None:
-    result = await client.call("emulator~scripted", script("slow", step_secs=30), wait_secs=1)
+    result = await client.call("emulator~scripted", script("slow", step_secs=30), wait_secs=0.3)
     assert result.run.status == RunStatus.RUNNING
     assert result.output is None
     await client.abort(result.run.id)
@@ -110,7 +110,7 @@ async def test_call_costs_three_requests_for_a_short_run(
     counted: tuple[ApifyRuns, RequestCounter],
 ) -> None:
     client, counter = counted
-    result = await client.call("emulator~scripted", script("a", step_secs=1.5, output=[1]))
+    result = await client.call("emulator~scripted", script("a", step_secs=0.3, output=[1]))
     assert result.output is not None
     assert [method for method, _ in counter.sent] == ["POST", "GET", "GET"]
 

@@ -17,7 +17,7 @@ from apify_runs_async import (
 )
 from apify_runs_async._config import USER_AGENT
 from apify_runs_async.emulator import ApifyEmulator
-from tests.conftest import script
+from tests.helpers import script
 
 pytestmark = pytest.mark.anyio
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -36,18 +35,13 @@ from tests.fake_api import FakeApi, drop, error_reply, json_reply, raw_server
 from tests.helpers import FAST_RETRIES, ONE_TRY, everything_about
 from tests.spec import run_response_examples
 
-pytestmark = pytest.mark.anyio
-
 TOKEN = "tok-SECRET-4f9a"
 
-
-@pytest.fixture
-async def client(fake_api: FakeApi) -> AsyncIterator[ApifyRuns]:
+pytestmark = [
+    pytest.mark.anyio,
     # One try per request: these tests are about how each failure reads.
-    async with ApifyRuns(
-        TOKEN, base_url=fake_api.base_url, timeouts=Timeouts(read=2), retries=ONE_TRY
-    ) as c:
-        yield c
+    pytest.mark.client_options(token=TOKEN, timeouts=Timeouts(read=2), retries=ONE_TRY),
+]
 
 
 @pytest.mark.parametrize(
@@ -68,11 +62,11 @@ async def client(fake_api: FakeApi) -> AsyncIterator[ApifyRuns]:
     ],
 )
 async def test_status_maps_to_its_error_class(
-    client: ApifyRuns, fake_api: FakeApi, status: int, cls: type[ApiError]
+    fake_client: ApifyRuns, fake_api: FakeApi, status: int, cls: type[ApiError]
 ) -> None:
     fake_api.reply = error_reply(status, "some-type", "The server's own words")
     with pytest.raises(cls) as caught:
-        await client.start("janedoe~my-actor", {"a": 1})
+        await fake_client.start("janedoe~my-actor", {"a": 1})
     error = caught.value
     assert type(error) is cls
     assert (error.status, error.error_type, error.message) == (
@@ -88,32 +82,32 @@ async def test_status_maps_to_its_error_class(
 
 
 async def test_every_operation_names_its_method_and_path(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     fake_api.reply = error_reply(400, "job-finished", "Run is finished")
     cases = [
-        (client.abort("r1"), "POST /v2/actor-runs/r1/abort"),
-        (client.reboot("r1"), "POST /v2/actor-runs/r1/reboot"),
-        (client.resurrect("r1"), "POST /v2/actor-runs/r1/resurrect"),
-        (client.metamorph("r1", target_actor_id="a~b"), "POST /v2/actor-runs/r1/metamorph"),
-        (client.update("r1", status_message="x"), "PUT /v2/actor-runs/r1"),
-        (client.delete("r1"), "DELETE /v2/actor-runs/r1"),
-        (client.start_task("me~task"), "POST /v2/actor-tasks/me~task/runs"),
-        (client.get("r1"), "GET /v2/actor-runs/r1"),
+        (fake_client.abort("r1"), "POST /v2/actor-runs/r1/abort"),
+        (fake_client.reboot("r1"), "POST /v2/actor-runs/r1/reboot"),
+        (fake_client.resurrect("r1"), "POST /v2/actor-runs/r1/resurrect"),
+        (fake_client.metamorph("r1", target_actor_id="a~b"), "POST /v2/actor-runs/r1/metamorph"),
+        (fake_client.update("r1", status_message="x"), "PUT /v2/actor-runs/r1"),
+        (fake_client.delete("r1"), "DELETE /v2/actor-runs/r1"),
+        (fake_client.start_task("me~task"), "POST /v2/actor-tasks/me~task/runs"),
+        (fake_client.get("r1"), "GET /v2/actor-runs/r1"),
     ]
     for call, where in cases:
         with pytest.raises(BadRequestError, match=f"^{where}: 400 job-finished: Run is finished"):
             await call
 
 
-async def test_an_html_page_from_a_proxy(client: ApifyRuns, fake_api: FakeApi) -> None:
+async def test_an_html_page_from_a_proxy(fake_client: ApifyRuns, fake_api: FakeApi) -> None:
     async def reply(request: web.Request) -> web.Response:
         html = "<html><body><h1>502 Bad Gateway</h1></body></html>"
         return web.Response(status=502, text=html, content_type="text/html")
 
     fake_api.reply = reply
     with pytest.raises(ServerError, match="502 Bad Gateway") as caught:
-        await client.get("r1")
+        await fake_client.get("r1")
     assert caught.value.status == 502 and caught.value.error_type is None
 
 
@@ -128,36 +122,38 @@ async def test_an_html_page_from_a_proxy(client: ApifyRuns, fake_api: FakeApi) -
     ],
 )
 async def test_a_bad_success_body(
-    client: ApifyRuns, fake_api: FakeApi, body: bytes, reason: str
+    fake_client: ApifyRuns, fake_api: FakeApi, body: bytes, reason: str
 ) -> None:
     async def reply(request: web.Request) -> web.Response:
         return web.Response(status=200, body=body, content_type="application/json")
 
     fake_api.reply = reply
     with pytest.raises(InvalidResponseError, match=reason) as caught:
-        await client.get("r1")
+        await fake_client.get("r1")
     assert caught.value.status == 200
     assert caught.value.excerpt == body.decode()[:200]
     assert "GET /v2/actor-runs/r1" in str(caught.value)
 
 
-async def test_get_is_none_only_for_a_missing_run(client: ApifyRuns, fake_api: FakeApi) -> None:
+async def test_get_is_none_only_for_a_missing_run(
+    fake_client: ApifyRuns, fake_api: FakeApi
+) -> None:
     fake_api.reply = error_reply(404, "record-not-found", "Actor run was not found")
-    assert await client.get("r1") is None
+    assert await fake_client.get("r1") is None
     # A 404 that is not the API's "no such run" (a wrong base URL, say) is an error.
     fake_api.reply = error_reply(404, "page-not-found", "Page not found")
     with pytest.raises(NotFoundError, match="page-not-found"):
-        await client.get("r1")
+        await fake_client.get("r1")
 
 
-async def test_a_dropped_connection(client: ApifyRuns, fake_api: FakeApi) -> None:
+async def test_a_dropped_connection(fake_client: ApifyRuns, fake_api: FakeApi) -> None:
     fake_api.reply = drop
     with pytest.raises(ApifyConnectionError, match="GET /v2/actor-runs/r1") as caught:
-        await client.get("r1")
+        await fake_client.get("r1")
     assert isinstance(caught.value, TransportError)
 
 
-async def test_a_cut_off_body(client: ApifyRuns, fake_api: FakeApi) -> None:
+async def test_a_cut_off_body(fake_client: ApifyRuns, fake_api: FakeApi) -> None:
     async def reply(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Length": "5000"})
         response.content_type = "application/json"
@@ -169,7 +165,7 @@ async def test_a_cut_off_body(client: ApifyRuns, fake_api: FakeApi) -> None:
 
     fake_api.reply = reply
     with pytest.raises(ApifyConnectionError, match="GET /v2/actor-runs/r1"):
-        await client.get("r1")
+        await fake_client.get("r1")
 
 
 async def test_a_slow_answer_is_a_timeout(fake_api: FakeApi) -> None:
@@ -228,7 +224,7 @@ async def test_the_token_never_leaks(fake_api: FakeApi, caplog: pytest.LogCaptur
         seen += everything_about(caught.value)
     async with (
         raw_server(b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n") as url,
-        ApifyRuns(TOKEN, base_url=url) as c,
+        ApifyRuns(TOKEN, base_url=url, retries=FAST_RETRIES) as c,
     ):
         with pytest.raises(ApifyConnectionError) as caught:
             await c.get("r1")
@@ -250,37 +246,37 @@ async def test_the_token_never_leaks(fake_api: FakeApi, caplog: pytest.LogCaptur
     ],
 )
 async def test_invalid_utf8_in_a_body(
-    client: ApifyRuns, fake_api: FakeApi, status: int, body: bytes, error: type[ApifyError]
+    fake_client: ApifyRuns, fake_api: FakeApi, status: int, body: bytes, error: type[ApifyError]
 ) -> None:
     async def reply(request: web.Request) -> web.Response:
         return web.Response(status=status, body=body, content_type="application/json")
 
     fake_api.reply = reply
     with pytest.raises(error, match="GET /v2/actor-runs/r1"):
-        await client.get("r1")
+        await fake_client.get("r1")
 
 
 async def test_a_redirect_is_not_followed_with_the_body_dropped(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     async def reply(request: web.Request) -> web.Response:
         raise web.HTTPFound("/somewhere-else")
 
     fake_api.reply = reply
     with pytest.raises(ApiError, match="POST /v2/actors/a~b/runs: 302") as caught:
-        await client.start("a~b", {"x": 1})
+        await fake_client.start("a~b", {"x": 1})
     assert caught.value.status == 302
     assert [r.method for r in fake_api.requests] == ["POST"]
 
 
-async def test_a_record_read_follows_a_redirect(client: ApifyRuns, fake_api: FakeApi) -> None:
+async def test_a_record_read_follows_a_redirect(fake_client: ApifyRuns, fake_api: FakeApi) -> None:
     async def reply(request: web.Request) -> web.Response:
         if request.path.startswith("/signed/"):
             return web.Response(body=b"a,b\n1,2\n", content_type="text/csv")
         raise web.HTTPFound("/signed/OUTPUT?signature=abc")
 
     fake_api.reply = reply
-    record = await client.get_record("r1")
+    record = await fake_client.get_record("r1")
     assert record is not None
     assert record.body == b"a,b\n1,2\n"
     assert record.content_type.startswith("text/csv")

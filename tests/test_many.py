@@ -22,7 +22,7 @@ from apify_runs_async import (
     is_terminal,
 )
 from apify_runs_async.emulator import ActorContext, ApifyEmulator, EmulatorProcess
-from tests.conftest import RequestCounter, script
+from tests.helpers import SHORT_GRACE, RequestCounter, script
 
 pytestmark = pytest.mark.anyio
 
@@ -53,7 +53,7 @@ async def test_watch_many_delivers_every_transition_of_every_run(client: ApifyRu
 
 
 async def test_as_completed_yields_in_the_order_runs_finish(client: ApifyRuns) -> None:
-    runs = await start_scripted(client, 1.5, 0.2, 0.8)  # started slowest first
+    runs = await start_scripted(client, 0.9, 0.1, 0.5)  # started slowest first
     async with client.as_completed([r.id for r in runs]) as finished:
         order = [run.id async for run in finished]
     assert order == [runs[1].id, runs[2].id, runs[0].id]
@@ -70,7 +70,7 @@ async def test_runs_fed_late_through_an_async_iterable(client: ApifyRuns) -> Non
                 (run,) = await start_scripted(client, secs)
                 started.append(run.id)
                 await send.send(run.id)
-                await anyio.sleep(0.5)
+                await anyio.sleep(0.2)
 
     async with anyio.create_task_group() as group, receive:
         group.start_soon(feed_slowly)
@@ -111,6 +111,7 @@ async def test_nothing_to_follow_ends_at_once(client: ApifyRuns) -> None:
         assert [item async for item in updates] == []
 
 
+@pytest.mark.client_options(retries=SHORT_GRACE)
 async def test_a_missing_run_raises_its_own_error(client: ApifyRuns) -> None:
     (run,) = await start_scripted(client, 30)
     with pytest.raises(NotFoundError, match="NoSuchRun"):
@@ -120,6 +121,7 @@ async def test_a_missing_run_raises_its_own_error(client: ApifyRuns) -> None:
     await client.abort(run.id)
 
 
+@pytest.mark.client_options(retries=SHORT_GRACE)
 async def test_a_failing_last_job_fails_the_loop_not_after_it(client: ApifyRuns) -> None:
     (run,) = await start_scripted(client, 0.1)
     after_the_loop = False
@@ -164,9 +166,9 @@ async def test_more_runs_than_connections(emulator: ApifyEmulator) -> None:
         emulator.token,
         base_url=emulator.base_url,
         max_connections=2,
-        timeouts=Timeouts(connect=0.5),
+        timeouts=Timeouts(connect=0.2),
     ) as client:
-        runs = await start_scripted(client, 1.2, 1.2, 1.2, 1.2, 1.2)
+        runs = await start_scripted(client, 0.6, 0.6, 0.6, 0.6, 0.6)
         async with client.as_completed(runs) as finished:
             statuses = [run.status async for run in finished]
     assert statuses == [RunStatus.SUCCEEDED] * 5
@@ -201,7 +203,7 @@ async def test_cancelling_leaks_no_task(remote: ApifyRuns) -> None:
     runs = await start_scripted(remote, 30, 30)
     tasks_before = asyncio.all_tasks()
     seen = 0
-    with anyio.move_on_after(1):
+    with anyio.move_on_after(0.5):
         async with remote.watch_many([r.id for r in runs], poll_interval=None) as updates:
             async for _ in updates:
                 seen += 1
@@ -221,7 +223,7 @@ class Gauge:
         self.running += 1
         self.peak = max(self.peak, self.running)
         try:
-            await ctx.sleep(0.3)
+            await ctx.sleep(0.15)
             ctx.set_record("OUTPUT", {"echo": ctx.input})
         finally:
             self.running -= 1

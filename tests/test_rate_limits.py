@@ -13,8 +13,8 @@ from aiohttp import web
 from apify_runs_async import ApifyRuns, RateLimits
 from apify_runs_async._rate_limits import limited_resource
 from apify_runs_async.emulator import ApifyEmulator
-from tests.conftest import script
 from tests.fake_api import FakeApi
+from tests.helpers import script
 from tests.spec import run_response_examples
 
 pytestmark = pytest.mark.anyio
@@ -166,7 +166,7 @@ async def test_limits_can_be_switched_off(fake_api: FakeApi, arrivals: list[floa
 
 
 async def test_the_client_keeps_within_the_emulators_limits() -> None:
-    limits = RateLimits(per_resource_per_sec=10, run_start_per_sec=20, per_token_per_minute=6000)
+    limits = RateLimits(per_resource_per_sec=20, run_start_per_sec=40, per_token_per_minute=12000)
     statuses: list[int] = []
 
     async def on_end(

@@ -7,12 +7,13 @@ reached on purpose.
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,7 +42,7 @@ from tests.fake_api import FakeApi, Reply, drop, error_reply, in_turn, json_repl
 from tests.helpers import FAST_RETRIES, ONE_TRY, run_body
 from tests.spec import run_response_examples
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.client_options(retries=FAST_RETRIES)]
 
 RUN = run_response_examples()[0][1]["data"]
 
@@ -81,12 +82,6 @@ OK = json_reply(200, run_body())
 UNAVAILABLE = error_reply(503, "server-error", "Try again later")
 
 
-@pytest.fixture
-async def client(fake_api: FakeApi) -> AsyncIterator[ApifyRuns]:
-    async with ApifyRuns("t", base_url=fake_api.base_url, retries=FAST_RETRIES) as c:
-        yield c
-
-
 def sent(fake_api: FakeApi) -> list[str]:
     return [f"{r.method} {r.path}" for r in fake_api.requests]
 
@@ -96,17 +91,17 @@ def sent(fake_api: FakeApi) -> list[str]:
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
 async def test_passing_failures_are_retried(
-    client: ApifyRuns, fake_api: FakeApi, status: int
+    fake_client: ApifyRuns, fake_api: FakeApi, status: int
 ) -> None:
     fake_api.reply = in_turn(error_reply(status, "some-type", "passing"), OK)
-    run = await client.get("r1")
+    run = await fake_client.get("r1")
     assert run is not None and run.id == RUN["id"]
     assert sent(fake_api) == ["GET /v2/actor-runs/r1"] * 2
 
 
-async def test_a_dropped_connection_is_retried(client: ApifyRuns, fake_api: FakeApi) -> None:
+async def test_a_dropped_connection_is_retried(fake_client: ApifyRuns, fake_api: FakeApi) -> None:
     fake_api.reply = in_turn(drop, drop, OK)
-    assert await client.get("r1") is not None
+    assert await fake_client.get("r1") is not None
     assert len(fake_api.requests) == 3
 
 
@@ -121,11 +116,11 @@ async def test_a_dropped_connection_is_retried(client: ApifyRuns, fake_api: Fake
     ],
 )
 async def test_other_client_errors_are_never_retried(
-    client: ApifyRuns, fake_api: FakeApi, status: int, error: type[Exception]
+    fake_client: ApifyRuns, fake_api: FakeApi, status: int, error: type[Exception]
 ) -> None:
     fake_api.reply = in_turn(error_reply(status, "some-type", "final"), OK)
     with pytest.raises(error, match="final"):
-        await client.update("r1", status_message="x")
+        await fake_client.update("r1", status_message="x")
     assert len(fake_api.requests) == 1
 
 
@@ -149,7 +144,7 @@ async def test_retries_per_call_override_the_clients(fake_api: FakeApi) -> None:
 
 @pytest.mark.parametrize("operation", ["get", "update", "abort", "delete", "get_record"])
 async def test_safe_operations_retry_freely(
-    client: ApifyRuns, fake_api: FakeApi, operation: str
+    fake_client: ApifyRuns, fake_api: FakeApi, operation: str
 ) -> None:
     answer = json_reply(200, run_body())
     if operation == "delete":
@@ -159,11 +154,11 @@ async def test_safe_operations_retry_freely(
 
     fake_api.reply = in_turn(drop, UNAVAILABLE, answer)
     calls: dict[str, Callable[[], Awaitable[object]]] = {
-        "get": lambda: client.get("r1"),
-        "update": lambda: client.update("r1", status_message="x"),
-        "abort": lambda: client.abort("r1"),
-        "delete": lambda: client.delete("r1"),
-        "get_record": lambda: client.get_record("r1"),
+        "get": lambda: fake_client.get("r1"),
+        "update": lambda: fake_client.update("r1", status_message="x"),
+        "abort": lambda: fake_client.abort("r1"),
+        "delete": lambda: fake_client.delete("r1"),
+        "get_record": lambda: fake_client.get_record("r1"),
     }
     await calls[operation]()
     assert len(fake_api.requests) == 3
@@ -171,6 +166,13 @@ async def test_safe_operations_retry_freely(
 
 
 # --- How long it waits ------------------------------------------------------------------------
+
+
+def test_the_waits_after_a_start_have_their_defaults() -> None:
+    # Tests set them small to run fast; a user gets these: a 404 after a start is waited out
+    # for 3 s, and a start's lookup looks back to 10 s before its first try.
+    retries = Retries()
+    assert (retries.not_found_grace_secs, retries.lookup_margin_secs) == (3.0, 10.0)
 
 
 async def test_retry_after_reaches_the_delay_in_seconds(fake_api: FakeApi) -> None:
@@ -234,33 +236,35 @@ async def test_waits_grow_exponentially_with_full_jitter(
 
 
 async def test_delete_counts_a_404_after_a_dropped_try_as_done(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     fake_api.reply = in_turn(drop, error_reply(404, "record-not-found", "no such run"))
-    await client.delete("r1")
+    await fake_client.delete("r1")
     assert len(fake_api.requests) == 2
 
 
-async def test_delete_of_a_missing_run_still_fails(client: ApifyRuns, fake_api: FakeApi) -> None:
+async def test_delete_of_a_missing_run_still_fails(
+    fake_client: ApifyRuns, fake_api: FakeApi
+) -> None:
     # A 429 is refused before any work: it leaves no doubt, so the 404 after it is real.
     fake_api.reply = in_turn(
         error_reply(429, "rate-limit-exceeded", "slow"),
         error_reply(404, "record-not-found", "no such run"),
     )
     with pytest.raises(NotFoundError):
-        await client.delete("r1")
+        await fake_client.delete("r1")
     assert len(fake_api.requests) == 2
 
 
 async def test_abort_after_a_dropped_try_returns_the_aborted_run(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     fake_api.reply = in_turn(
         drop,
         error_reply(400, "job-finished", "Cannot abort the run: it has already finished."),
         json_reply(200, run_body(status="ABORTED")),
     )
-    run = await client.abort("r1")
+    run = await fake_client.abort("r1")
     assert run.status == RunStatus.ABORTED
     assert sent(fake_api) == [
         "POST /v2/actor-runs/r1/abort",
@@ -270,7 +274,7 @@ async def test_abort_after_a_dropped_try_returns_the_aborted_run(
 
 
 async def test_abort_of_a_run_that_succeeded_meanwhile_still_fails(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     fake_api.reply = in_turn(
         drop,
@@ -278,7 +282,7 @@ async def test_abort_of_a_run_that_succeeded_meanwhile_still_fails(
         json_reply(200, run_body(status="SUCCEEDED")),
     )
     with pytest.raises(BadRequestError, match="job-finished"):
-        await client.abort("r1")
+        await fake_client.abort("r1")
 
 
 # --- Start: found by its nonce, never sent twice blindly ---------------------------------------
@@ -291,10 +295,10 @@ def _nonce(user_agent: str) -> str:
 
 
 async def test_a_start_that_failed_plainly_is_looked_for_then_sent_again(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     fake_api.reply = in_turn(UNAVAILABLE, json_reply(200, run_list("someone else")), OK)
-    run = await client.start("me~actor", {"a": 1})
+    run = await fake_client.start("me~actor", {"a": 1})
     assert run.id == RUN["id"]
     assert sent(fake_api) == [
         "POST /v2/actors/me~actor/runs",
@@ -308,7 +312,7 @@ async def test_a_start_that_failed_plainly_is_looked_for_then_sent_again(
 
 
 async def test_a_start_whose_answer_was_lost_is_adopted(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     started_by_us: list[str] = []
 
@@ -316,7 +320,7 @@ async def test_a_start_whose_answer_was_lost_is_adopted(
         return await json_reply(200, run_list("other", started_by_us[0]))(request)
 
     fake_api.reply = in_turn(lost(started_by_us), listing, json_reply(200, run_body(id="run1")))
-    run = await client.start("me~actor")
+    run = await fake_client.start("me~actor")
     assert run.id == "run1"
     assert sent(fake_api) == [
         "POST /v2/actors/me~actor/runs",
@@ -326,7 +330,7 @@ async def test_a_start_whose_answer_was_lost_is_adopted(
 
 
 async def test_a_start_answered_with_an_unreadable_run_is_adopted(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     # The 201 says the run exists, though its body is not a run: look it up, don't start again.
     agents: list[str] = []
@@ -339,25 +343,25 @@ async def test_a_start_answered_with_an_unreadable_run_is_adopted(
         return await json_reply(200, run_list(agents[0]))(request)
 
     fake_api.reply = in_turn(created, listing, json_reply(200, run_body(id="run0")))
-    run = await client.start("me~actor")
+    run = await fake_client.start("me~actor")
     assert run.id == "run0"
     assert [r.method for r in fake_api.requests] == ["POST", "GET", "GET"]
 
 
 async def test_a_rate_limited_start_is_sent_again_without_looking(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     fake_api.reply = in_turn(error_reply(429, "rate-limit-exceeded", "slow down"), OK)
-    await client.start("me~actor")
+    await fake_client.start("me~actor")
     assert sent(fake_api) == ["POST /v2/actors/me~actor/runs"] * 2
 
 
 async def test_a_start_that_cannot_be_checked_is_uncertain_not_repeated(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     fake_api.reply = in_turn(drop, error_reply(403, "insufficient-permissions", "no listing"))
     with pytest.raises(UncertainOutcomeError) as caught:
-        await client.start("me~actor")
+        await fake_client.start("me~actor")
     error = caught.value
     assert [r.method for r in fake_api.requests].count("POST") == 1
     assert error.nonce == _nonce(fake_api.requests[0].headers["User-Agent"])
@@ -399,14 +403,14 @@ async def test_one_try_sends_a_start_once_and_reports_what_happened(
 # --- Metamorph, reboot, resurrect: counted before and after ------------------------------------
 
 
-async def test_a_lost_metamorph_is_adopted(client: ApifyRuns, fake_api: FakeApi) -> None:
+async def test_a_lost_metamorph_is_adopted(fake_client: ApifyRuns, fake_api: FakeApi) -> None:
     morphed = {"createdAt": "2019-11-30T07:39:24.202Z", "actorId": "x", "buildId": "y"}
     fake_api.reply = in_turn(
         json_reply(200, run_body(status="RUNNING")),
         drop,
         json_reply(200, run_body(status="RUNNING", metamorphs=[morphed])),
     )
-    run = await client.metamorph("r1", target_actor_id="me~other")
+    run = await fake_client.metamorph("r1", target_actor_id="me~other")
     assert run.metamorphs is not None and len(run.metamorphs) == 1
     assert sent(fake_api) == [
         "GET /v2/actor-runs/r1",
@@ -416,12 +420,12 @@ async def test_a_lost_metamorph_is_adopted(client: ApifyRuns, fake_api: FakeApi)
 
 
 async def test_a_reboot_that_left_no_trace_is_sent_again(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     running = json_reply(200, run_body(status="RUNNING", stats={"rebootCount": 2}))
     rebooted = json_reply(200, run_body(status="RUNNING", stats={"rebootCount": 3}))
     fake_api.reply = in_turn(running, UNAVAILABLE, running, rebooted)
-    run = await client.reboot("r1")
+    run = await fake_client.reboot("r1")
     assert run.stats.reboot_count == 3
     assert sent(fake_api) == [
         "GET /v2/actor-runs/r1",
@@ -432,7 +436,7 @@ async def test_a_reboot_that_left_no_trace_is_sent_again(
 
 
 async def test_a_resurrect_done_twice_meanwhile_is_uncertain(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     fake_api.reply = in_turn(
         json_reply(200, run_body(stats={"resurrectCount": 1})),
@@ -440,17 +444,17 @@ async def test_a_resurrect_done_twice_meanwhile_is_uncertain(
         json_reply(200, run_body(status="RUNNING", stats={"resurrectCount": 3})),
     )
     with pytest.raises(UncertainOutcomeError, match="done 2 times") as caught:
-        await client.resurrect("r1")
+        await fake_client.resurrect("r1")
     assert caught.value.run is not None and caught.value.run.stats.resurrect_count == 3
     assert [r.method for r in fake_api.requests].count("POST") == 1
 
 
 async def test_a_change_to_a_missing_run_is_not_found_before_any_post(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     fake_api.reply = error_reply(404, "record-not-found", "no such run")
     with pytest.raises(NotFoundError, match="POST /v2/actor-runs/r1/reboot"):
-        await client.reboot("r1")
+        await fake_client.reboot("r1")
     assert sent(fake_api) == ["GET /v2/actor-runs/r1"]
 
 
@@ -531,7 +535,7 @@ async def test_a_start_still_at_work_after_a_timeout_is_uncertain_not_repeated(
     created: list[str] = []
 
     async def slow_start(request: web.Request) -> web.StreamResponse:
-        await anyio.sleep(1.0)
+        await anyio.sleep(0.6)
         created.append(request.headers["User-Agent"])
         return await OK(request)
 
@@ -544,13 +548,13 @@ async def test_a_start_still_at_work_after_a_timeout_is_uncertain_not_repeated(
     ) as client:
         with pytest.raises(UncertainOutcomeError, match="timed out"):
             await client.start("me~actor")
-        await anyio.sleep(1.0)  # the first try finishes meanwhile
+        await anyio.sleep(0.6)  # the first try finishes meanwhile
     assert len(created) == 1
     assert [r.method for r in fake_api.requests].count("POST") == 1
 
 
 async def test_runs_are_looked_for_by_the_servers_clock(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     # The server's clock is two hours ahead of this machine's: its runs still count as new.
     ahead = datetime.now(UTC) + timedelta(hours=2)
@@ -563,7 +567,7 @@ async def test_runs_are_looked_for_by_the_servers_clock(
         return await json_reply(200, body, {"Date": date})(request)
 
     fake_api.reply = in_turn(lost(agents), listing, json_reply(200, run_body(id="run0")))
-    run = await client.start("me~actor")
+    run = await fake_client.start("me~actor")
     assert run.id == "run0"
     assert [r.method for r in fake_api.requests].count("POST") == 1
 
@@ -602,26 +606,28 @@ async def test_an_unreadable_retry_after_is_ignored(fake_api: FakeApi, value: st
 
 
 async def test_a_404_that_is_not_the_apis_after_a_dropped_delete_still_fails(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     # A proxy's 404 page says nothing about the run.
     fake_api.reply = in_turn(drop, error_reply(404, "page-not-found", "no such page"))
     with pytest.raises(NotFoundError, match="page-not-found"):
-        await client.delete("r1")
+        await fake_client.delete("r1")
 
 
 async def test_a_lookup_answered_slowly_still_looks_back_to_the_first_try(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
-    # The list page comes 11.5 s after it was asked for (a busy server, or its own retries):
-    # the runs to look through still go back to the first try, not to 11.5 s after it.
+    # The list page comes 1.75 s after it was asked for (a busy server, or its own retries):
+    # the runs to look through still go back to the first try, not to 1.75 s after it. The
+    # wait is past the lookup's margin by more than the 0.2 s and the Date header's second.
+    retries = dataclasses.replace(FAST_RETRIES, lookup_margin_secs=0.25)
     first_try = datetime.now(UTC)
     agents: list[str] = []
 
     async def slow_listing(request: web.Request) -> web.StreamResponse:
         if request.query["offset"] == "0":
             # A full page of runs started just after the first try, before ours was listed.
-            await anyio.sleep(11.5)
+            await anyio.sleep(1.75)
             body = run_list(*[f"another client {n}" for n in range(100)])
             for item in body["data"]["items"]:
                 item["startedAt"] = (first_try + timedelta(seconds=0.2)).isoformat()
@@ -633,6 +639,6 @@ async def test_a_lookup_answered_slowly_still_looks_back_to_the_first_try(
 
     adopted = json_reply(200, run_body(id="run0"))
     fake_api.reply = in_turn(lost(agents), slow_listing, slow_listing, adopted)
-    run = await client.start("me~actor")
+    run = await fake_client.start("me~actor", retries=retries)
     assert run.id == "run0"
     assert [r.method for r in fake_api.requests].count("POST") == 1

@@ -15,7 +15,7 @@ import inspect
 import json
 import logging
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import anyio
@@ -50,9 +50,12 @@ from tests.fake_api import (
 from tests.helpers import FAST_RETRIES, ONE_TRY, everything_about
 from tests.spec import run_response_examples
 
-pytestmark = pytest.mark.anyio
-
 TOKEN = "tok-SECRET-security-7e31"
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.client_options(token=TOKEN, timeouts=Timeouts(read=2), retries=ONE_TRY),
+]
 RUN_BODY: dict[str, Any] = run_response_examples()[0][1]
 RUN_ID: str = RUN_BODY["data"]["id"]
 RUN_JSON = json.dumps(RUN_BODY).encode()
@@ -61,14 +64,6 @@ EMPTY_RUN_LIST = {
 }
 RECORD_PATH = f"/v2/actor-runs/{RUN_ID}/key-value-store/records/OUTPUT"
 EXCERPT_MAX = 203  # 200 characters of the body, then "..."
-
-
-@pytest.fixture
-async def client(fake_api: FakeApi) -> AsyncIterator[ApifyRuns]:
-    async with ApifyRuns(
-        TOKEN, base_url=fake_api.base_url, timeouts=Timeouts(read=2), retries=ONE_TRY
-    ) as c:
-        yield c
 
 
 # --- Helpers -----------------------------------------------------------------------------------
@@ -260,7 +255,7 @@ async def test_no_token_from_the_environment_either(
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 async def test_a_record_redirected_to_another_origin_goes_without_the_token(
-    client: ApifyRuns, fake_api: FakeApi, status: int
+    fake_client: ApifyRuns, fake_api: FakeApi, status: int
 ) -> None:
     async with FakeApi() as signed:  # another port: another origin
 
@@ -270,7 +265,7 @@ async def test_a_record_redirected_to_another_origin_goes_without_the_token(
 
         fake_api.reply = to_signed
         signed.reply = body_reply(200, b"a,b\n1,2\n", content_type="text/csv")
-        record = await client.get_record(RUN_ID)
+        record = await fake_client.get_record(RUN_ID)
     assert record is not None and record.body == b"a,b\n1,2\n"
     (asked,) = fake_api.requests
     assert (asked.path, asked.headers["Authorization"]) == (RECORD_PATH, f"Bearer {TOKEN}")
@@ -281,7 +276,7 @@ async def test_a_record_redirected_to_another_origin_goes_without_the_token(
 
 
 async def test_a_record_redirected_within_the_origin_keeps_the_token(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     async def reply(request: web.Request) -> web.StreamResponse:
         if request.path.startswith("/signed/"):
@@ -289,7 +284,7 @@ async def test_a_record_redirected_within_the_origin_keeps_the_token(
         raise web.HTTPFound("/signed/OUTPUT?signature=abc")
 
     fake_api.reply = reply
-    record = await client.get_record(RUN_ID)
+    record = await fake_client.get_record(RUN_ID)
     assert record is not None and record.body == b"{}"
     assert [r.path for r in fake_api.requests] == [RECORD_PATH, "/signed/OUTPUT"]
     assert [r.headers.get("Authorization") for r in fake_api.requests] == [f"Bearer {TOKEN}"] * 2
@@ -633,11 +628,11 @@ def _short_excerpt(error: InvalidResponseError, body: bytes) -> None:
     ],
 )
 async def test_a_broken_run_body_is_an_invalid_response_with_an_excerpt(
-    client: ApifyRuns, fake_api: FakeApi, body: bytes, reason: str
+    fake_client: ApifyRuns, fake_api: FakeApi, body: bytes, reason: str
 ) -> None:
     fake_api.reply = body_reply(200, body)
     with pytest.raises(InvalidResponseError, match=reason) as caught:
-        await client.get(RUN_ID)
+        await fake_client.get(RUN_ID)
     assert type(caught.value) is InvalidResponseError
     assert (caught.value.method, caught.value.path) == ("GET", f"/v2/actor-runs/{RUN_ID}")
     _short_excerpt(caught.value, body)
@@ -664,11 +659,11 @@ async def test_a_broken_run_list_while_reconciling_is_reported(fake_api: FakeApi
 
 @pytest.mark.parametrize("mode", ["length", "chunked", "gzip"])
 async def test_a_cut_off_body_is_a_connection_error(
-    client: ApifyRuns, fake_api: FakeApi, mode: str
+    fake_client: ApifyRuns, fake_api: FakeApi, mode: str
 ) -> None:
     fake_api.reply = cut_off(padded_run(len(RUN_JSON) + 20_000), mode)
     with pytest.raises(ApifyConnectionError, match=f"^GET /v2/actor-runs/{RUN_ID}: ") as caught:
-        await client.get(RUN_ID)
+        await fake_client.get(RUN_ID)
     assert caught.value.maybe_processed
 
 
@@ -685,16 +680,16 @@ async def test_a_cut_off_body_is_retried(fake_api: FakeApi) -> None:
     "content_type", ["text/plain", "text/html", "application/xml", "text/json"]
 )
 async def test_json_under_another_content_type_is_refused(
-    client: ApifyRuns, fake_api: FakeApi, content_type: str
+    fake_client: ApifyRuns, fake_api: FakeApi, content_type: str
 ) -> None:
     fake_api.reply = body_reply(200, RUN_JSON, content_type=content_type)
     with pytest.raises(InvalidResponseError, match="Content-Type") as caught:
-        await client.get(RUN_ID)
+        await fake_client.get(RUN_ID)
     assert content_type in str(caught.value)
     _short_excerpt(caught.value, RUN_JSON)
     # The same body as JSON is fine, whatever the case or parameters of its type.
     fake_api.reply = body_reply(200, RUN_JSON, content_type="Application/JSON")
-    assert await client.get(RUN_ID) is not None
+    assert await fake_client.get(RUN_ID) is not None
 
 
 async def test_json_without_a_content_type_is_refused() -> None:
@@ -905,11 +900,11 @@ async def _drive(result: object) -> None:
 
 @pytest.mark.parametrize(("argument", "call"), BAD_CALLS)
 async def test_a_bad_argument_fails_before_any_request(
-    client: ApifyRuns, fake_api: FakeApi, argument: str, call: Callable[[ApifyRuns], object]
+    fake_client: ApifyRuns, fake_api: FakeApi, argument: str, call: Callable[[ApifyRuns], object]
 ) -> None:
     # Had a request gone out, the fake API's 500 would surface instead.
     with pytest.raises((ValueError, TypeError)) as caught:
-        await _drive(call(client))
+        await _drive(call(fake_client))
     assert argument in str(caught.value)
     assert fake_api.requests == []
 
@@ -967,11 +962,11 @@ def test_bad_settings_are_refused_at_once(
     ids=["as_completed", "watch_many", "call_many"],
 )
 async def test_a_str_is_not_taken_for_many_runs(
-    client: ApifyRuns, fake_api: FakeApi, argument: str, call: Callable[[ApifyRuns], object]
+    fake_client: ApifyRuns, fake_api: FakeApi, argument: str, call: Callable[[ApifyRuns], object]
 ) -> None:
     fake_api.reply = json_reply(200, RUN_BODY)  # every run has finished already
     with pytest.raises(TypeError, match=argument):
-        await _drive(call(client))
+        await _drive(call(fake_client))
     assert fake_api.requests == []
 
 
@@ -985,11 +980,11 @@ async def test_a_str_is_not_taken_for_many_runs(
     ids=["call", "call_task", "call_many"],
 )
 async def test_raise_on_failure_must_be_a_bool(
-    client: ApifyRuns, fake_api: FakeApi, call: Callable[[ApifyRuns], object]
+    fake_client: ApifyRuns, fake_api: FakeApi, call: Callable[[ApifyRuns], object]
 ) -> None:
     fake_api.reply = json_reply(200, RUN_BODY)
     with pytest.raises(TypeError, match="raise_on_failure"):
-        await _drive(call(client))
+        await _drive(call(fake_client))
     assert fake_api.requests == []
 
 
@@ -1006,29 +1001,29 @@ HOSTILE_ID = "../../v2/actors/someone~else/runs?limit=1000"
 
 
 async def test_as_completed_checks_the_id_of_a_run_it_is_given(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     running = {"data": {**RUN_BODY["data"], "status": "RUNNING"}}
     fake_api.reply = json_reply(200, running)
-    run = await client.get(RUN_ID)
+    run = await fake_client.get(RUN_ID)
     assert run is not None
     hostile = msgspec.structs.replace(run)
     hostile.id = HOSTILE_ID  # set after decoding, which would refuse it
     fake_api.reply = json_reply(200, RUN_BODY)  # finished: a request, if sent, ends it
     fake_api.requests.clear()
     with pytest.raises(ValueError, match="run_id"):
-        async with client.as_completed([hostile]) as finished:
+        async with fake_client.as_completed([hostile]) as finished:
             async for _ in finished:
                 pass
     assert fake_api.requests == []
 
 
 async def test_a_hostile_run_id_from_the_server_is_an_invalid_response(
-    client: ApifyRuns, fake_api: FakeApi
+    fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     fake_api.reply = json_reply(200, {"data": {**RUN_BODY["data"], "id": HOSTILE_ID}})
     with pytest.raises(InvalidResponseError, match="is not a run"):
-        await client.call("a~b")
+        await fake_client.call("a~b")
 
 
 async def test_a_trickling_body_is_not_read_for_hours() -> None:

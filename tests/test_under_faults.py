@@ -7,8 +7,8 @@ lost leaves exactly one run). Then many faults at once, against following runs.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -16,25 +16,18 @@ import pytest
 
 from apify_runs_async import ApifyRuns, NotFoundError, Retries, Run, RunStatus, Timeouts
 from apify_runs_async.emulator import ApifyEmulator, FaultKind, Faults
-from tests.conftest import script
 from tests.fake_api import FakeApi, error_reply, in_turn, json_reply
-from tests.helpers import FAST_RETRIES, run_body
+from tests.helpers import FAST_RETRIES, run_body, script
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.client_options(retries=FAST_RETRIES)]
 
 KINDS = [kind.value for kind in FaultKind]
 LONG = script("working", step_secs=30)  # a run that stays RUNNING for the whole test
 
 
-@pytest.fixture
-async def client(emulator: ApifyEmulator) -> AsyncIterator[ApifyRuns]:
-    async with ApifyRuns(emulator.token, base_url=emulator.base_url, retries=FAST_RETRIES) as c:
-        yield c
-
-
 def one_fault(kind: str, endpoint: str) -> Faults:
     rates: dict[str, Any] = {kind: 1.0}
-    return Faults(**rates, endpoints=frozenset({endpoint}), max_faults=1, delay_secs=0.2)
+    return Faults(**rates, endpoints=frozenset({endpoint}), max_faults=1, delay_secs=0.05)
 
 
 async def runs_of(emulator: ApifyEmulator, actor: str) -> list[str]:
@@ -213,7 +206,7 @@ async def test_get_record_under_a_fault(
 async def test_wait_for_finish_under_a_fault(
     client: ApifyRuns, emulator: ApifyEmulator, kind: str
 ) -> None:
-    started = await client.start("emulator~scripted", script("a", step_secs=0.3))
+    started = await client.start("emulator~scripted", script("a", step_secs=0.1))
     emulator.faults = one_fault(kind, "get")
     run = await client.wait_for_finish(started.id)
     assert run is not None and run.status == RunStatus.SUCCEEDED
@@ -222,7 +215,7 @@ async def test_wait_for_finish_under_a_fault(
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_watch_under_a_fault(client: ApifyRuns, emulator: ApifyEmulator, kind: str) -> None:
-    started = await client.start("emulator~scripted", script("a", "b", step_secs=0.3))
+    started = await client.start("emulator~scripted", script("a", "b", step_secs=0.1))
     emulator.faults = one_fault(kind, "get")
     statuses = [run.status async for run in client.watch(started.id, poll_interval=1)]
     assert statuses[-1] == RunStatus.SUCCEEDED
@@ -267,7 +260,8 @@ async def test_following_many_runs_survives_many_faults(emulator: ApifyEmulator)
 async def test_a_run_that_disappears_ends_the_watch(fake_api: FakeApi) -> None:
     running = run_body(status="RUNNING", finishedAt=None)
     fake_api.reply = in_turn(json_reply(200, running), error_reply(404, "record-not-found", "gone"))
-    async with ApifyRuns("t", base_url=fake_api.base_url, retries=FAST_RETRIES) as client:
+    retries = dataclasses.replace(FAST_RETRIES, not_found_grace_secs=0.5)
+    async with ApifyRuns("t", base_url=fake_api.base_url, retries=retries) as client:
         seen: list[Run] = []
         with pytest.raises(NotFoundError, match="GET /v2/actor-runs/r1"):
             async for run in client.watch("r1", poll_interval=1):

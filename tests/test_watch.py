@@ -16,8 +16,8 @@ from aiohttp import web
 
 from apify_runs_async import ApifyRuns, NotFoundError, RunStatus, is_terminal
 from apify_runs_async.emulator import EmulatorProcess
-from tests.conftest import RequestCounter, script
-from tests.fake_api import FakeApi
+from tests.fake_api import FakeApi, in_turn, json_reply
+from tests.helpers import SHORT_GRACE, RequestCounter, run_body, script
 from tests.spec import run_response_examples
 
 pytestmark = pytest.mark.anyio
@@ -44,7 +44,7 @@ async def test_watch_sees_the_end_at_once_with_few_requests(
     counted: tuple[ApifyRuns, RequestCounter],
 ) -> None:
     client, counter = counted
-    run = await client.start("emulator~scripted", script("only step", step_secs=2.5))
+    run = await client.start("emulator~scripted", script("only step", step_secs=0.6))
     last = None
     async for snapshot in client.watch(run.id, poll_interval=None):
         last = snapshot
@@ -61,7 +61,7 @@ async def test_watching_the_run_start_returned_saves_a_request(
     counted: tuple[ApifyRuns, RequestCounter],
 ) -> None:
     client, counter = counted
-    run = await client.start("emulator~scripted", script("only step", step_secs=1))
+    run = await client.start("emulator~scripted", script("only step", step_secs=0.3))
     snapshots = [snapshot async for snapshot in client.watch(run, poll_interval=None)]
     assert snapshots[0] is run  # the known snapshot first, without asking
     assert snapshots[-1].status == RunStatus.SUCCEEDED
@@ -72,7 +72,7 @@ async def test_wait_for_finish_costs_one_long_poll(
     counted: tuple[ApifyRuns, RequestCounter],
 ) -> None:
     client, counter = counted
-    run = await client.start("emulator~scripted", script("step", step_secs=2))
+    run = await client.start("emulator~scripted", script("step", step_secs=0.3))
     finished = await client.wait_for_finish(run.id)
     assert finished is not None and finished.status == RunStatus.SUCCEEDED
     assert [m for m, _ in counter.sent] == ["POST", "GET"]
@@ -114,7 +114,7 @@ async def test_cancelling_watch_mid_long_poll_leaks_nothing(
     run = await client.start("emulator~scripted", script("long", step_secs=30))
     tasks_before = asyncio.all_tasks()
     seen: list[Any] = []
-    with anyio.move_on_after(1.5):  # the second request is a 60 s long-poll when cancelled
+    with anyio.move_on_after(0.5):  # the second request is a 60 s long-poll when cancelled
         async for snapshot in client.watch(run.id, poll_interval=None):
             seen.append(snapshot)
     assert len(seen) == 1
@@ -127,17 +127,18 @@ async def test_cancelling_watch_mid_long_poll_leaks_nothing(
 
 
 async def test_watch_of_a_run_that_does_not_exist(client: ApifyRuns) -> None:
+    grace = SHORT_GRACE.not_found_grace_secs
     started = anyio.current_time()
     with pytest.raises(NotFoundError, match="GET /v2/actor-runs/NoSuchRun"):
-        async for _ in client.watch("NoSuchRun"):
+        async for _ in client.watch("NoSuchRun", retries=SHORT_GRACE):
             pass
     # The 404 that can follow a start is waited out first, but not for long.
-    assert 2.5 < anyio.current_time() - started < 6
+    assert grace <= anyio.current_time() - started < grace + 3
 
 
 async def test_wait_for_finish_of_a_run_that_does_not_exist(client: ApifyRuns) -> None:
     started = anyio.current_time()
-    assert await client.wait_for_finish("NoSuchRun", wait_secs=1) is None
+    assert await client.wait_for_finish("NoSuchRun", wait_secs=0.5) is None
     assert anyio.current_time() - started < 1.5  # the wait ends at wait_secs, grace or not
 
 
@@ -154,7 +155,7 @@ async def test_watch_paces_itself_when_the_server_does_not_hold(fake_api: FakeAp
 
     fake_api.reply = reply
     async with ApifyRuns("t", base_url=fake_api.base_url) as client:
-        with anyio.move_on_after(2.5):
+        with anyio.move_on_after(1.5):
             async for _ in client.watch("r1", poll_interval=1):
                 pass
     assert 2 <= len(fake_api.requests) <= 4
@@ -191,3 +192,24 @@ async def test_an_unknown_status_ends_watch_once_the_run_has_finished(
         with anyio.fail_after(10):
             statuses = [s.status async for s in client.watch("r1", poll_interval=1)]
     assert statuses == [RunStatus.RUNNING, "PAUSED", "ARCHIVED"]
+
+
+@pytest.mark.parametrize("start_from", ["id", "known snapshot"])
+async def test_watch_yields_a_run_seen_again_unchanged_only_once(
+    fake_client: ApifyRuns, fake_api: FakeApi, start_from: str
+) -> None:
+    # The server answers the same status and status message twice before the run ends.
+    crawling = json_reply(
+        200, run_body(status="RUNNING", statusMessage="Crawling", finishedAt=None)
+    )
+    done = json_reply(200, run_body(status="SUCCEEDED", statusMessage="Done"))
+    fake_api.reply = in_turn(crawling, crawling, done)
+    if start_from == "id":
+        snapshots = fake_client.watch("r1", poll_interval=1)
+    else:
+        known = await fake_client.get("r1")
+        assert known is not None
+        snapshots = fake_client.watch(known, poll_interval=1)
+    seen = [(run.status, run.status_message) async for run in snapshots]
+    assert seen == [(RunStatus.RUNNING, "Crawling"), (RunStatus.SUCCEEDED, "Done")]
+    assert len(fake_api.requests) == 3  # the unchanged answer did come, and was not yielded

@@ -41,23 +41,23 @@ async def emu() -> AsyncIterator[ApifyEmulator]:
 
 
 @pytest.fixture
-def client(emu: ApifyEmulator) -> Any:
+def official_client(emu: ApifyEmulator) -> Any:
     # No retries: a retried 5xx would hide an emulator bug behind a slow pass.
     return apify_client.ApifyClientAsync(token=emu.token, api_url=emu.base_url, max_retries=0)
 
 
-async def _running(client: Any, actor: str = "janedoe~waiting", **options: Any) -> Any:
-    run = await client.actor(actor).start(**options)
+async def _running(official_client: Any, actor: str = "janedoe~waiting", **options: Any) -> Any:
+    run = await official_client.actor(actor).start(**options)
     for _ in range(200):
-        run = await client.run(run.id).get()
+        run = await official_client.run(run.id).get()
         if run.status == "RUNNING":
             return run
         await asyncio.sleep(0.01)
     raise AssertionError(f"run still {run.status}")
 
 
-async def test_start_with_input_memory_and_timeout(client: Any) -> None:
-    run = await client.actor("emulator~scripted").start(
+async def test_start_with_input_memory_and_timeout(official_client: Any) -> None:
+    run = await official_client.actor("emulator~scripted").start(
         run_input={"steps": steps("one"), "output": {"ok": True}},
         memory_mbytes=512,
         run_timeout=timedelta(seconds=120),
@@ -72,25 +72,29 @@ async def test_start_with_input_memory_and_timeout(client: Any) -> None:
     assert run.options.max_items == 10
     assert run.meta.origin == "API"
     assert "ApifyClient" in (run.meta.user_agent or "")
-    stored = await client.key_value_store(run.default_key_value_store_id).get_record("INPUT")
+    stored = await official_client.key_value_store(run.default_key_value_store_id).get_record(
+        "INPUT"
+    )
     assert stored["value"]["output"] == {"ok": True}
 
 
-async def test_start_with_a_large_gzipped_input(client: Any) -> None:
+async def test_start_with_a_large_gzipped_input(official_client: Any) -> None:
     big = {"steps": [], "padding": "x" * 200_000}  # large enough for the client to gzip it
-    run = await client.actor("emulator~scripted").start(run_input=big)
-    stored = await client.run(run.id).key_value_store().get_record("INPUT")
+    run = await official_client.actor("emulator~scripted").start(run_input=big)
+    stored = await official_client.run(run.id).key_value_store().get_record("INPUT")
     assert stored["value"] == big
 
 
-async def test_call_waits_for_the_end(client: Any) -> None:
-    run = await client.actor("emulator~scripted").call(
+async def test_call_waits_for_the_end(official_client: Any) -> None:
+    run = await official_client.actor("emulator~scripted").call(
         run_input={"steps": steps("a", "b"), "output": [1, 2]}, logger=None
     )
     assert run.status == "SUCCEEDED"
     assert run.exit_code == 0
     assert run.status_message == "b"
-    output = await client.key_value_store(run.default_key_value_store_id).get_record("OUTPUT")
+    output = await official_client.key_value_store(run.default_key_value_store_id).get_record(
+        "OUTPUT"
+    )
     assert output["value"] == [1, 2]
 
 
@@ -103,7 +107,7 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-async def test_call_with_a_logger_streams_the_log(client: Any) -> None:
+async def test_call_with_a_logger_streams_the_log(official_client: Any) -> None:
     # With a logger, `call` streams the log (`?stream=1`) and polls the status message, then
     # sleeps ~6 s to catch the final message: keep the run itself short.
     collect = _Collect()
@@ -111,7 +115,7 @@ async def test_call_with_a_logger_streams_the_log(client: Any) -> None:
     logger.addHandler(collect)
     logger.setLevel(logging.DEBUG)
     try:
-        run = await client.actor("apify~hello-world").call(logger=logger)
+        run = await official_client.actor("apify~hello-world").call(logger=logger)
     finally:
         logger.removeHandler(collect)
     assert (run.status, run.status_message) == ("SUCCEEDED", "Done")
@@ -123,69 +127,71 @@ async def test_call_with_a_logger_streams_the_log(client: Any) -> None:
     assert "Message: Done" in streamed  # from the status message watcher
 
 
-async def test_task_start_and_call(client: Any) -> None:
-    run = await client.task("emulator~scripted-task").start(task_input={"output": {"mine": 1}})
+async def test_task_start_and_call(official_client: Any) -> None:
+    run = await official_client.task("emulator~scripted-task").start(
+        task_input={"output": {"mine": 1}}
+    )
     assert run.actor_task_id is not None
-    done = await client.run(run.id).wait_for_finish()
+    done = await official_client.run(run.id).wait_for_finish()
     assert done.status == "SUCCEEDED"
-    output = await client.run(run.id).key_value_store().get_record("OUTPUT")
+    output = await official_client.run(run.id).key_value_store().get_record("OUTPUT")
     assert output["value"] == {"mine": 1}
-    called = await client.task(run.actor_task_id).call()
+    called = await official_client.task(run.actor_task_id).call()
     assert called.status == "SUCCEEDED"
 
 
-async def test_get_and_wait_for_finish(client: Any) -> None:
-    run = await client.actor("apify~hello-world").start()
-    got = await client.run(run.id).get()
+async def test_get_and_wait_for_finish(official_client: Any) -> None:
+    run = await official_client.actor("apify~hello-world").start()
+    got = await official_client.run(run.id).get()
     assert got.id == run.id
     assert got.usage_total_usd is not None
-    done = await client.run(run.id).wait_for_finish()
+    done = await official_client.run(run.id).wait_for_finish()
     assert (done.status, done.status_message) == ("SUCCEEDED", "Done")
     assert done.finished_at is not None
     assert done.stats.run_time_secs > 0
-    assert await client.run("AAAAAAAAAAAAAAAAA").get() is None
+    assert await official_client.run("AAAAAAAAAAAAAAAAA").get() is None
 
 
-async def test_wait_for_finish_with_a_duration(client: Any) -> None:
-    run = await client.actor("emulator~scripted").start(run_input=LONG)
-    current = await client.run(run.id).wait_for_finish(wait_duration=timedelta(seconds=1))
+async def test_wait_for_finish_with_a_duration(official_client: Any) -> None:
+    run = await official_client.actor("emulator~scripted").start(run_input=LONG)
+    current = await official_client.run(run.id).wait_for_finish(wait_duration=timedelta(seconds=1))
     assert current.status == "RUNNING"
 
 
-async def test_update(client: Any) -> None:
-    run = await _running(client)
-    updated = await client.run(run.id).update(
+async def test_update(official_client: Any) -> None:
+    run = await _running(official_client)
+    updated = await official_client.run(run.id).update(
         status_message="Halfway", is_status_message_terminal=True, general_access="RESTRICTED"
     )
     assert updated.status_message == "Halfway"
     assert updated.is_status_message_terminal is True
     assert updated.general_access == "RESTRICTED"
     with pytest.raises(errors.ApifyApiError) as raised:
-        await client.run(run.id).update(is_status_message_terminal=True)
+        await official_client.run(run.id).update(is_status_message_terminal=True)
     assert raised.value.status_code == 400
     assert raised.value.type == "cannot-set-is-status-message-terminal"
 
 
-async def test_abort(client: Any) -> None:
-    run = await _running(client)
-    aborted = await client.run(run.id).abort()
+async def test_abort(official_client: Any) -> None:
+    run = await _running(official_client)
+    aborted = await official_client.run(run.id).abort()
     assert aborted.status == "ABORTED"
     with pytest.raises(errors.ApifyApiError) as raised:
-        await client.run(run.id).abort()
+        await official_client.run(run.id).abort()
     assert (raised.value.status_code, raised.value.type) == (400, "job-finished")
 
 
-async def test_abort_gracefully(client: Any) -> None:
-    run = await client.actor("emulator~scripted").start(run_input=LONG)
-    aborting = await client.run(run.id).abort(gracefully=True)
+async def test_abort_gracefully(official_client: Any) -> None:
+    run = await official_client.actor("emulator~scripted").start(run_input=LONG)
+    aborting = await official_client.run(run.id).abort(gracefully=True)
     assert aborting.status in ("ABORTING", "ABORTED")
-    done = await client.run(run.id).wait_for_finish()
+    done = await official_client.run(run.id).wait_for_finish()
     assert done.status == "ABORTED"
 
 
-async def test_metamorph(client: Any) -> None:
-    run = await _running(client)
-    morphed = await client.run(run.id).metamorph(
+async def test_metamorph(official_client: Any) -> None:
+    run = await _running(official_client)
+    morphed = await official_client.run(run.id).metamorph(
         target_actor_id="emulator~scripted",
         run_input={"output": {"morphed": True}},
         target_actor_build="latest",
@@ -194,105 +200,105 @@ async def test_metamorph(client: Any) -> None:
     [event] = morphed.metamorphs
     assert event.input_key == "INPUT-METAMORPH-1"
     assert event.actor_id == morphed.act_id != run.act_id
-    done = await client.run(run.id).wait_for_finish()
+    done = await official_client.run(run.id).wait_for_finish()
     assert done.status == "SUCCEEDED"
-    output = await client.run(run.id).key_value_store().get_record("OUTPUT")
+    output = await official_client.run(run.id).key_value_store().get_record("OUTPUT")
     assert output["value"] == {"morphed": True}
 
 
-async def test_resurrect(client: Any) -> None:
-    run = await client.actor("emulator~scripted").call(
+async def test_resurrect(official_client: Any) -> None:
+    run = await official_client.actor("emulator~scripted").call(
         run_input={"outcome": "FAILED"}, memory_mbytes=256, logger=None
     )
     assert run.status == "FAILED"
-    resurrected = await client.run(run.id).resurrect(memory_mbytes=512)
+    resurrected = await official_client.run(run.id).resurrect(memory_mbytes=512)
     assert resurrected.status == "RUNNING"
     assert resurrected.stats.resurrect_count == 1
     assert resurrected.options.memory_mbytes == 512
     assert resurrected.finished_at is None
-    done = await client.run(run.id).wait_for_finish()
+    done = await official_client.run(run.id).wait_for_finish()
     assert done.status == "FAILED"
 
 
-async def test_reboot(client: Any) -> None:
-    run = await _running(client)
-    rebooted = await client.run(run.id).reboot()
+async def test_reboot(official_client: Any) -> None:
+    run = await _running(official_client)
+    rebooted = await official_client.run(run.id).reboot()
     assert rebooted.status == "RUNNING"
     assert rebooted.stats.reboot_count == 1
 
 
-async def test_delete(client: Any) -> None:
-    run = await _running(client)
+async def test_delete(official_client: Any) -> None:
+    run = await _running(official_client)
     with pytest.raises(errors.ApifyApiError) as raised:
-        await client.run(run.id).delete()
+        await official_client.run(run.id).delete()
     assert (raised.value.status_code, raised.value.type) == (400, "cannot-remove-running-run")
-    await client.run(run.id).abort()
-    await client.run(run.id).delete()
-    assert await client.run(run.id).get() is None
+    await official_client.run(run.id).abort()
+    await official_client.run(run.id).delete()
+    assert await official_client.run(run.id).get() is None
 
 
-async def test_list_runs(client: Any) -> None:
-    first = await client.actor("apify~hello-world").call(logger=None)
-    second = await client.actor("emulator~scripted").start(run_input=LONG)
-    page = await client.runs().list()
+async def test_list_runs(official_client: Any) -> None:
+    first = await official_client.actor("apify~hello-world").call(logger=None)
+    second = await official_client.actor("emulator~scripted").start(run_input=LONG)
+    page = await official_client.runs().list()
     assert [item.id for item in page.items] == [first.id, second.id]
     assert page.total == 2
-    newest = await client.runs().list(desc=True, limit=1)
+    newest = await official_client.runs().list(desc=True, limit=1)
     assert [item.id for item in newest.items] == [second.id]
-    finished = await client.runs().list(status="SUCCEEDED")
+    finished = await official_client.runs().list(status="SUCCEEDED")
     assert [item.id for item in finished.items] == [first.id]
-    either = await client.runs().list(status=["SUCCEEDED", "READY", "RUNNING"])
+    either = await official_client.runs().list(status=["SUCCEEDED", "READY", "RUNNING"])
     assert either.total == 2
-    since = await client.runs().list(started_after=second.started_at)
+    since = await official_client.runs().list(started_after=second.started_at)
     assert [item.id for item in since.items] == [second.id]
-    of_actor = await client.actor("emulator~scripted").runs().list()
+    of_actor = await official_client.actor("emulator~scripted").runs().list()
     assert [item.id for item in of_actor.items] == [second.id]
-    iterated = [item.id async for item in client.runs().iterate()]
+    iterated = [item.id async for item in official_client.runs().iterate()]
     assert iterated == [first.id, second.id]
 
 
-async def test_last_run(client: Any) -> None:
-    first = await client.actor("emulator~scripted").call(logger=None)
-    second = await client.actor("emulator~scripted").start(run_input=LONG)
-    last = await client.actor("emulator~scripted").last_run().get()
+async def test_last_run(official_client: Any) -> None:
+    first = await official_client.actor("emulator~scripted").call(logger=None)
+    second = await official_client.actor("emulator~scripted").start(run_input=LONG)
+    last = await official_client.actor("emulator~scripted").last_run().get()
     assert last.id == second.id
-    succeeded = await client.actor("emulator~scripted").last_run(status="SUCCEEDED").get()
+    succeeded = await official_client.actor("emulator~scripted").last_run(status="SUCCEEDED").get()
     assert succeeded.id == first.id
-    from_api = await client.actor("emulator~scripted").last_run(origin="API").get()
+    from_api = await official_client.actor("emulator~scripted").last_run(origin="API").get()
     assert from_api.id == second.id
-    aborted = await client.actor("emulator~scripted").last_run().abort()
+    aborted = await official_client.actor("emulator~scripted").last_run().abort()
     assert aborted.status == "ABORTED"
-    assert await client.actor("apify~hello-world").last_run().get() is None
+    assert await official_client.actor("apify~hello-world").last_run().get() is None
 
 
-async def test_output_from_the_default_store(client: Any) -> None:
-    run = await client.actor("apify~hello-world").call(logger=None)
-    store = client.key_value_store(run.default_key_value_store_id)
+async def test_output_from_the_default_store(official_client: Any) -> None:
+    run = await official_client.actor("apify~hello-world").call(logger=None)
+    store = official_client.key_value_store(run.default_key_value_store_id)
     record = await store.get_record("OUTPUT")
     assert record["value"] == {"message": "Hello world!"}
     assert record["content_type"].startswith("application/json")
     assert await store.get_record("MISSING") is None
-    via_run = await client.run(run.id).key_value_store().get_record("OUTPUT")
+    via_run = await official_client.run(run.id).key_value_store().get_record("OUTPUT")
     assert via_run["value"] == record["value"]
     assert await store.record_exists("OUTPUT")
 
 
-async def test_log(client: Any) -> None:
-    run = await client.actor("apify~hello-world").call(logger=None)
-    log = await client.run(run.id).log().get()
+async def test_log(official_client: Any) -> None:
+    run = await official_client.actor("apify~hello-world").call(logger=None)
+    log = await official_client.run(run.id).log().get()
     assert "Hello world!" in log
     assert "SUCCEEDED" in log
 
 
-async def test_errors_carry_the_api_type(client: Any) -> None:
+async def test_errors_carry_the_api_type(official_client: Any) -> None:
     with pytest.raises(errors.ApifyApiError) as raised:
-        await client.actor("nobody~nothing").start()
+        await official_client.actor("nobody~nothing").start()
     assert (raised.value.status_code, raised.value.type) == (404, "record-not-found")
     with pytest.raises(errors.ApifyApiError) as raised:
-        await client.actor("apify~hello-world").start(memory_mbytes=100)
+        await official_client.actor("apify~hello-world").start(memory_mbytes=100)
     assert (raised.value.status_code, raised.value.type) == (400, "invalid-input")
     wrong = apify_client.ApifyClientAsync(
-        token="wrong", api_url=client._base_url.removesuffix("/v2"), max_retries=0
+        token="wrong", api_url=official_client._base_url.removesuffix("/v2"), max_retries=0
     )
     with pytest.raises(errors.ApifyApiError) as raised:
         await wrong.runs().list()
