@@ -116,7 +116,7 @@ class Sender:
                     break
                 retry_after = failure.retry_after if isinstance(failure, ApiError) else None
                 wait = retries.wait(tries, retry_after)
-                logger.info("%s; try %d in %.2f s", failure, tries + 1, wait)
+                logger.info("%s; try %d in %.3f s", failure, tries + 1, wait)
                 await anyio.sleep(wait)
             if not in_doubt or retries.max_tries == 1 or isinstance(failure, UncertainOutcomeError):
                 raise failure  # nothing in doubt; one try only, as it failed; or undecidable
