@@ -76,7 +76,7 @@ def test_the_backoff_schedule_doubles_within_its_ceiling() -> None:
     retries = Retries(first_delay_secs=1, max_delay_secs=5)
     for tries_failed, ceiling in [(1, 1), (2, 2), (3, 4), (4, 5), (9, 5)]:
         waits = [retries.wait(tries_failed, None) for _ in range(200)]
-        assert 0 <= min(waits) and max(waits) <= ceiling
+        assert min(waits) >= 0 and max(waits) <= ceiling
         assert max(waits) > ceiling / 2  # jittered over the whole range, not a fixed wait
     assert retries.wait(1, 7.0) == 7.0  # the server's wish, as it is
     assert Retries(max_retry_after_secs=3).wait(1, 7.0) == 3
