@@ -55,7 +55,7 @@ class Rule(Generic[T]):
     """How a request may be tried again after a failure. This one is for requests that are
     safe to repeat as they are: reads and updates."""
 
-    once_only = False  # whether `prepare`, `mark` and `settle` have anything to do
+    once_only = False  # whether the loop calls `prepare` and `mark` before each try
 
     async def prepare(self) -> None:
         """Before each try that may be followed by others: note what telling whether a try
