@@ -6,22 +6,24 @@ and sent by `_sending.Sender` under the operation's rule from `_reconcile.py`.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import itertools
 from collections.abc import AsyncGenerator, AsyncIterable, Coroutine, Iterable
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, Unpack
 
 import aiohttp
 
-from . import _following, _reconcile, _requests, _responses
+from . import _following, _paging, _reconcile, _requests, _responses
 from . import _validation as check
 from ._config import USER_AGENT, Timeouts, resolve_base_url, resolve_token
 from ._cool_down import CoolDown
 from ._errors import ClientClosedError, RunFailedError, run_not_found
 from ._following import RunRef, once_per_run, split_ref
 from ._http import BodyLimits, Request, Transport, check_borrowed, new_session
-from ._models import CallResult, Record, Run
+from ._models import CallResult, Record, Run, RunList, RunSummary
 from ._rate_limits import RateLimiter, RateLimits
 from ._requests import JsonInput, RunInput, StartOptions, TaskStartOptions
 from ._retries import Retries
@@ -295,6 +297,112 @@ class ApifyRuns:
         """A record of the run's default key-value store (`OUTPUT` by default), or None."""
         request = _requests.get_record(run_id, key)
         return await self._sender(retries)(request, _responses.record_or_none)
+
+    # --- Lists of runs -------------------------------------------------------------------------
+
+    async def list_runs(
+        self,
+        actor_id: str | None = None,
+        *,
+        task_id: str | None = None,
+        status: str | Iterable[str] | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        desc: bool | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
+        retries: Retries | None = None,
+    ) -> RunList:
+        """One page of an Actor's runs, a task's, or (with neither) all of yours.
+
+        `status` takes one status or several; `limit` is at most 1000 a page. `started_after`
+        and `started_before` are timezone-aware datetimes.
+
+        >>> page = await client.list_runs("me/crawler", status=["FAILED", "TIMED-OUT"])
+        >>> page.total, [run.id for run in page.items]
+        """
+        request = _requests.list_runs(
+            actor_id,
+            task_id,
+            status=status,
+            offset=offset,
+            limit=limit,
+            desc=desc,
+            started_after=started_after,
+            started_before=started_before,
+        )
+        return await self._sender(retries)(request, _responses.run_list)
+
+    def iterate_runs(
+        self,
+        actor_id: str | None = None,
+        *,
+        task_id: str | None = None,
+        status: str | Iterable[str] | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        desc: bool | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
+        retries: Retries | None = None,
+    ) -> AsyncGenerator[RunSummary, None]:
+        """Every run that `list_runs` would list, page by page; `limit` (None: all) bounds
+        how many in all.
+
+        >>> async for run in client.iterate_runs("me/crawler", status="SUCCEEDED"):
+        ...     print(run.id, run.finished_at)
+        """
+        if limit is not None:
+            check.positive_int(limit, "limit")
+        if status is not None and not isinstance(status, str):
+            status = list(status)  # read once: it may be an iterator
+
+        def page_at(at: int, size: int) -> Request:
+            return _requests.list_runs(
+                actor_id,
+                task_id,
+                status=status,
+                offset=at,
+                limit=size,
+                desc=desc,
+                started_after=started_after,
+                started_before=started_before,
+            )
+
+        page_at(offset, _requests.MAX_LIST_LIMIT)  # every argument checked before any request
+        send = self._sender(retries)
+
+        async def fetch(request: Request) -> RunList:
+            return await send(request, _responses.run_list)
+
+        return _paging.items(fetch, page_at, offset, limit, _requests.MAX_LIST_LIMIT)
+
+    async def last_run(
+        self,
+        actor_id: str | None = None,
+        *,
+        task_id: str | None = None,
+        status: str | None = None,
+        origin: str | None = None,
+        retries: Retries | None = None,
+    ) -> Run | None:
+        """The last run of an Actor, of a task, or (with neither) of yours; of a `status` or
+        `origin` if given. None if there is none.
+
+        >>> run = await client.last_run("me/crawler", status=RunStatus.SUCCEEDED)
+        """
+        if actor_id is not None or task_id is not None:
+            request = _requests.last_run(actor_id, task_id, status, origin)
+            return await self._sender(retries)(request, _responses.run_or_none)
+        # The API has no endpoint for the user's last run: the newest listed that matches.
+        if origin is not None:
+            check.tag(origin, "origin")
+        runs = self.iterate_runs(status=status, desc=True, retries=retries)
+        async with contextlib.aclosing(runs):
+            async for summary in runs:
+                if origin is None or summary.meta.origin == origin:
+                    return await self.get(summary.id, retries=retries)
+        return None
 
     async def wait_for_finish(
         self, run_id: str, *, wait_secs: float | None = None, retries: Retries | None = None

@@ -25,9 +25,11 @@ __all__ = [
     "PricingPerEvent",
     "Record",
     "Run",
+    "RunList",
     "RunMeta",
     "RunOptions",
     "RunStats",
+    "RunSummary",
     "RunUsage",
     "RunUsageUsd",
     "StorageIds",
@@ -302,22 +304,45 @@ class ErrorEnvelope(msgspec.Struct):
     error: ErrorDetail
 
 
-class _UserAgent(_Model):
-    user_agent: str | None = None
+class RunSummary(_Model):
+    """A run as lists show it (the API's `RunShort`): enough to choose runs; `get` has the rest.
 
-
-class RunListItem(_Model):
-    """A run as list endpoints show it; only what finding a started run needs."""
+    >>> page = await client.list_runs("me/crawler", status=RunStatus.FAILED)
+    >>> [summary.id for summary in page.items]
+    """
 
     id: str  # checked by `_responses`, as it goes into later URLs
     started_at: datetime
-    meta: _UserAgent
+    meta: RunMeta
+    status: str  # compare with `RunStatus` members
+    act_id: str | None = None
+    user_id: str | None = None
+    actor_task_id: str | None = None
+    finished_at: datetime | None = None
+    build_id: str | None = None
+    build_number: str | None = None
+    usage_total_usd: float | None = None
+    default_key_value_store_id: str | None = None
+    default_dataset_id: str | None = None
+    default_request_queue_id: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the run had finished when it was listed (the rule of `Run.is_terminal`)."""
+        return _status.is_terminal(self.status, self.finished_at)
 
 
-class RunListPage(_Model):
-    items: list[RunListItem]
+class RunList(_Model):
+    """One page of a run list: `items` from `offset`, of `total` runs that match."""
+
+    items: list[RunSummary]
+    total: int
+    offset: int
+    count: int
+    desc: bool
+    limit: int | None = None
 
 
 run_response_decoder = msgspec.json.Decoder(DataEnvelope[Run])
-run_list_decoder = msgspec.json.Decoder(DataEnvelope[RunListPage])
+run_list_decoder = msgspec.json.Decoder(DataEnvelope[RunList])
 error_response_decoder = msgspec.json.Decoder(ErrorEnvelope)

@@ -168,10 +168,10 @@ class Start(_OnceOnly):
         assert self._first_try_at is not None
         oldest_possible: datetime | None = None
         for page_number in range(_MAX_LIST_PAGES):
-            lookup = _requests.list_runs(
+            lookup = _requests.runs_page(
                 self.request.path, offset=page_number * _LIST_PAGE, limit=_LIST_PAGE, desc=True
             )
-            page, server_now = await self._fetch(lookup, _responses.run_list)
+            page, server_now = await self._fetch(lookup, _responses.run_list_and_time)
             if oldest_possible is None:
                 # Reckoned on the server's clock, not this machine's, which may be off: runs
                 # started before this are older than the first try. The time since it is

@@ -8,7 +8,8 @@ build; `_reconcile.py` builds its look-ups here too.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypedDict
 
@@ -18,6 +19,7 @@ from . import _validation as check
 from ._http import Request
 
 JSON = "application/json"
+MAX_LIST_LIMIT = 1000  # the most items one page of a list holds
 
 JsonInput = Mapping[str, Any] | Sequence[Any]
 """A run input sent as JSON: a dict, or a list."""
@@ -150,10 +152,78 @@ def get_record(run_id: str, key: str) -> Request:
     return Request("GET", path, record_read=True)
 
 
-def list_runs(runs_path: str, *, offset: int, limit: int, desc: bool) -> Request:
+def list_runs(
+    actor_id: str | None,
+    task_id: str | None,
+    *,
+    status: str | Iterable[str] | None,
+    offset: int,
+    limit: int | None,
+    desc: bool | None,
+    started_after: datetime | None,
+    started_before: datetime | None,
+) -> Request:
+    """A page of an Actor's runs, a task's, or (with neither) all the user's."""
+    if limit is not None and check.positive_int(limit, "limit") > MAX_LIST_LIMIT:
+        raise ValueError(f"limit must be at most {MAX_LIST_LIMIT}, got {limit!r}")
+    params = _query(
+        status=_statuses(status),
+        offset=str(check.non_negative_int(offset, "offset")),
+        limit=None if limit is None else str(limit),
+        desc=_flag(desc, "desc"),
+        startedAfter=_moment(started_after, "started_after"),
+        startedBefore=_moment(started_before, "started_before"),
+    )
+    return Request("GET", _runs_path(actor_id, task_id), params)
+
+
+def runs_page(runs_path: str, *, offset: int, limit: int, desc: bool) -> Request:
     """A page of the runs at `runs_path` (an Actor's or a task's), as a start's look-up reads."""
     params = {"desc": "true" if desc else "false", "limit": str(limit), "offset": str(offset)}
     return Request("GET", runs_path, params)
+
+
+def last_run(
+    actor_id: str | None, task_id: str | None, status: str | None, origin: str | None
+) -> Request:
+    """The last run of an Actor or a task, of a status or origin if given."""
+    if actor_id is None and task_id is None:
+        raise ValueError("the last run is an Actor's or a task's: give actor_id or task_id")
+    params = _query(
+        status=None if status is None else check.tag(status, "status"),
+        origin=None if origin is None else check.tag(origin, "origin"),
+    )
+    return Request("GET", f"{_runs_path(actor_id, task_id)}/last", params)
+
+
+def _runs_path(actor_id: str | None, task_id: str | None) -> str:
+    if actor_id is not None and task_id is not None:
+        raise ValueError("give actor_id or task_id, not both")
+    if actor_id is not None:
+        return f"/v2/actors/{check.actor_id(actor_id, 'actor_id')}/runs"
+    if task_id is not None:
+        return f"/v2/actor-tasks/{check.actor_id(task_id, 'task_id')}/runs"
+    return "/v2/actor-runs"
+
+
+def _statuses(value: str | Iterable[str] | None) -> str | None:
+    """One status, or several: the API takes them comma-separated."""
+    if value is None:
+        return None
+    statuses = [value] if isinstance(value, str) else list(check.many(value, "status"))
+    if not statuses:
+        raise ValueError("status must name at least one status")
+    return ",".join(check.tag(status, "status") for status in statuses)
+
+
+def _moment(value: datetime | None, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a datetime, not {type(value).__name__}")
+    if value.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # --- Parts of requests ------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from ._models import (
     DataEnvelope,
     Record,
     Run,
-    RunListPage,
+    RunList,
     error_response_decoder,
     run_list_decoder,
     run_response_decoder,
@@ -129,13 +129,18 @@ def _check_id(request: Request, response: Response, run_id: str) -> None:
         raise _invalid(request, response, f"is not a run ({exc})") from None
 
 
-def run_list(request: Request, response: Response) -> tuple[RunListPage, datetime | None]:
-    """A page of a run list and the server's time (its Date header, if it has a readable
-    one); raises the matching error otherwise."""
+def run_list(request: Request, response: Response) -> RunList:
+    """A page of a run list; raises the matching error otherwise."""
     page = _data(request, response, run_list_decoder, "a list of runs")
     for item in page.items:
         _check_id(request, response, item.id)
-    return page, _http_date(response.headers.get("Date"))
+    return page
+
+
+def run_list_and_time(request: Request, response: Response) -> tuple[RunList, datetime | None]:
+    """A page of a run list and the server's time (its Date header, if it has a readable
+    one): what a start's look-up reckons with."""
+    return run_list(request, response), _http_date(response.headers.get("Date"))
 
 
 def run_or_none(request: Request, response: Response) -> Run | None:

@@ -93,6 +93,13 @@ def positive(value: object, name: str) -> float:
     return number
 
 
+def non_negative_int(value: object, name: str) -> int:
+    number = _number(value, name)
+    if not isinstance(number, int) or number < 0:
+        raise ValueError(f"{name} must be a whole number of at least 0, got {value!r}")
+    return number
+
+
 def positive_int(value: object, name: str) -> int:
     number = _number(value, name)
     if not isinstance(number, int) or number < 1:

@@ -52,6 +52,7 @@ def run_list(*user_agents: str) -> dict[str, Any]:
         {
             "id": f"run{index}",
             "startedAt": datetime.now(UTC).isoformat(),
+            "status": "RUNNING",
             "meta": {"origin": "API", "userAgent": agent},
         }
         for index, agent in enumerate(user_agents)
