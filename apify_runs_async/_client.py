@@ -291,12 +291,35 @@ class ApifyRuns:
         request = _requests.delete(run_id)
         await self._sender(retries)(request, _responses.no_content, _reconcile.Delete())
 
+    # --- What runs produce ---------------------------------------------------------------------
+
     async def get_record(
-        self, run_id: str, key: str = "OUTPUT", *, retries: Retries | None = None
+        self, run: RunRef, key: str = "OUTPUT", *, retries: Retries | None = None
     ) -> Record | None:
-        """A record of the run's default key-value store (`OUTPUT` by default), or None."""
-        request = _requests.get_record(run_id, key)
-        return await self._sender(retries)(request, _responses.record_or_none)
+        """A record of the run's default key-value store (`OUTPUT` by default); None if the
+        store has no such key. A run that does not exist raises `NotFoundError`."""
+        run_id = check.resource_id(split_ref(run)[0], "run")
+        send = self._sender(retries)
+        record = await send(_requests.get_record(run_id, key), _responses.record_or_none)
+        if record is None:
+            await _require_run(send, run_id)  # the API says "not found" for either
+        return record
+
+    async def record_exists(self, run: RunRef, key: str, *, retries: Retries | None = None) -> bool:
+        """Whether the run's default key-value store has `key`, without reading the record.
+        A run that does not exist raises `NotFoundError`."""
+        run_id = check.resource_id(split_ref(run)[0], "run")
+        send = self._sender(retries)
+        exists = await send(_requests.record_exists(run_id, key), _responses.found)
+        if not exists:
+            await _require_run(send, run_id)
+        return exists
+
+    async def get_log(self, run: RunRef, *, retries: Retries | None = None) -> str:
+        """The run's log as text, as far as it has been written. A run that does not exist
+        raises `NotFoundError`."""
+        run_id = check.resource_id(split_ref(run)[0], "run")
+        return await self._sender(retries)(_requests.get_log(run_id), _responses.text)
 
     # --- Lists of runs -------------------------------------------------------------------------
 
@@ -639,11 +662,18 @@ class ApifyRuns:
         if finished is None:
             raise run_not_found("GET", _requests.run_path(run.id))
         output = None
-        if finished.is_terminal:
-            output = await self.get_record(run.id, "OUTPUT", retries=retries)
+        if finished.is_terminal:  # the run is there: no need to check that it is
+            request = _requests.get_record(run.id, "OUTPUT")
+            output = await self._sender(retries)(request, _responses.record_or_none)
         if raise_on_failure and finished.is_terminal and finished.status != RunStatus.SUCCEEDED:
             raise RunFailedError(finished, output)
         return CallResult(finished, output)
+
+
+async def _require_run(send: Sender, run_id: str) -> None:
+    """`NotFoundError` unless the run exists: it tells a missing run from a missing record."""
+    if await send(_requests.poll_run(run_id, 0), _responses.run_or_none) is None:
+        raise run_not_found("GET", _requests.run_path(run_id))
 
 
 class _Poller:

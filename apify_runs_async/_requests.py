@@ -152,6 +152,16 @@ def get_record(run_id: str, key: str) -> Request:
     return Request("GET", path, record_read=True)
 
 
+def record_exists(run_id: str, key: str) -> Request:
+    path = f"{run_path(run_id)}/key-value-store/records/{check.record_key(key)}"
+    return Request("HEAD", path)
+
+
+def get_log(run_id: str) -> Request:
+    # A log may be long: it may be as large as a record, and redirected as one.
+    return Request("GET", f"{run_path(run_id)}/log", record_read=True)
+
+
 def list_runs(
     actor_id: str | None,
     task_id: str | None,

@@ -161,6 +161,23 @@ def record_or_none(request: Request, response: Response) -> Record | None:
     return Record(key, content_type, response.body)
 
 
+def found(request: Request, response: Response) -> bool:
+    """Whether a HEAD found what it asked about; raises the matching error otherwise. A HEAD's
+    404 has no body to say what was missing."""
+    if response.status == 404:
+        return False
+    if not 200 <= response.status < 300:
+        raise error_for(request, response)
+    return True
+
+
+def text(request: Request, response: Response) -> str:
+    """A text body (a log), decoded as UTF-8; raises the matching error otherwise."""
+    if not 200 <= response.status < 300:
+        raise error_for(request, response)
+    return response.body.decode("utf-8", errors="replace")
+
+
 def no_content(request: Request, response: Response) -> None:
     """Success without data (delete); raises the matching error otherwise."""
     if not _is_success(response):

@@ -102,6 +102,12 @@ class RunHandle:
     ) -> Record | None:
         return await self._client.get_record(self.run_id, key, retries=retries)
 
+    async def record_exists(self, key: str, *, retries: Retries | None = None) -> bool:
+        return await self._client.record_exists(self.run_id, key, retries=retries)
+
+    async def get_log(self, *, retries: Retries | None = None) -> str:
+        return await self._client.get_log(self.run_id, retries=retries)
+
     async def wait_for_finish(
         self, *, wait_secs: float | None = None, retries: Retries | None = None
     ) -> Run | None:

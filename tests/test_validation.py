@@ -42,11 +42,14 @@ async def test_bad_run_ids_are_refused(offline: ApifyRuns, bad: str) -> None:
         lambda: offline.resurrect(bad),
         lambda: offline.metamorph(bad, target_actor_id="a~b"),
         lambda: offline.wait_for_finish(bad),
-        lambda: offline.get_record(bad),
     ]
     for call in calls:
         with pytest.raises(ValueError, match="run_id"):
             await call()
+    # What a run produced is read from `run`: an id or a Run.
+    for reading in (offline.get_record(bad), offline.record_exists(bad, "K"), offline.get_log(bad)):
+        with pytest.raises(ValueError, match="run "):
+            await reading
     with pytest.raises(ValueError, match="run_id"):
         offline.watch(bad)
     with pytest.raises(ValueError, match="run_id"):
