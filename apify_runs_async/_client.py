@@ -16,7 +16,7 @@ from typing import Any, Self, Unpack
 
 import aiohttp
 
-from . import _following, _paging, _reconcile, _requests, _responses
+from . import _following, _logs, _paging, _reconcile, _requests, _responses
 from . import _validation as check
 from ._config import USER_AGENT, Timeouts, resolve_base_url, resolve_token
 from ._cool_down import CoolDown
@@ -320,6 +320,18 @@ class ApifyRuns:
         raises `NotFoundError`."""
         run_id = check.resource_id(split_ref(run)[0], "run")
         return await self._sender(retries)(_requests.get_log(run_id), _responses.text)
+
+    def stream_log(
+        self, run: RunRef, *, retries: Retries | None = None
+    ) -> AsyncGenerator[str, None]:
+        """The run's log, line by line as it is written, until the run ends. A dropped
+        connection is opened again, and no line is repeated or skipped.
+
+        >>> async for line in client.stream_log(run):
+        ...     print(line)
+        """
+        run_id = check.resource_id(split_ref(run)[0], "run")
+        return _logs.lines(self._sender(retries), run_id)
 
     # --- Lists of runs -------------------------------------------------------------------------
 

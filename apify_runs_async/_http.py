@@ -11,8 +11,8 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Mapping
-from typing import NamedTuple
+from collections.abc import AsyncGenerator, Callable, Mapping
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 import aiohttp
@@ -119,9 +119,8 @@ class Transport:
             )
         return timeout
 
-    async def send(self, request: Request) -> Response:
-        if self._rate_limiter is not None:
-            await self._rate_limiter.wait(request.method, request.path)
+    def _open(self, request: Request) -> Any:
+        """aiohttp's request context manager for `request`."""
         headers = self._headers
         if request.content_type is not None or request.user_agent is not None:
             headers = CIMultiDict() if headers is None else headers.copy()
@@ -133,24 +132,29 @@ class Transport:
         if request.params:
             url += "?" + urlencode(request.params)  # fewer objects than aiohttp's params=
         hold = request.long_poll_secs
+        return self._session.request(
+            request.method,
+            url,
+            data=request.body,
+            headers=headers,
+            timeout=self._client_timeouts.get(hold) or self._timeout(hold),
+            # aiohttp drops the Authorization header on a redirect to another origin.
+            allow_redirects=request.record_read,
+            # aiohttp would label an empty POST application/octet-stream (never a GET).
+            skip_auto_headers=(
+                _NO_BODY_HEADERS if request.body is None and request.method != "GET" else None
+            ),
+            raise_for_status=False,  # a borrowed session may say otherwise
+        )
+
+    async def send(self, request: Request) -> Response:
+        if self._rate_limiter is not None:
+            await self._rate_limiter.wait(request.method, request.path)
         # Only a debug log reads the time a request took.
         started = time.perf_counter() if logger.isEnabledFor(logging.DEBUG) else None
         failure: ApifyError
         try:
-            async with self._session.request(
-                request.method,
-                url,
-                data=request.body,
-                headers=headers,
-                timeout=self._client_timeouts.get(hold) or self._timeout(hold),
-                # aiohttp drops the Authorization header on a redirect to another origin.
-                allow_redirects=request.record_read,
-                # aiohttp would label an empty POST application/octet-stream (never a GET).
-                skip_auto_headers=(
-                    _NO_BODY_HEADERS if request.body is None and request.method != "GET" else None
-                ),
-                raise_for_status=False,  # a borrowed session may say otherwise
-            ) as response:
+            async with self._open(request) as response:
                 status, response_headers = response.status, response.headers
                 limit = self._body_limits.record if request.record_read else self._body_limits.api
                 length = response.content_length
@@ -166,18 +170,8 @@ class Transport:
                     # hostile server could otherwise trickle for hours.
                     async with asyncio.timeout(self._timeouts.read):
                         body = await _read_body(response, limit)
-        except RuntimeError:
-            if not self._session.closed:
-                raise
-            failure = ClientClosedError("the aiohttp session given to ApifyRuns has been closed")
-        except TimeoutError as exc:  # aiohttp's timeouts are TimeoutError subclasses
-            failure = ApifyTimeoutError(
-                request.method, request.path, _describe(exc), maybe_processed=_may_have_sent(exc)
-            )
-        except aiohttp.ClientError as exc:
-            failure = ApifyConnectionError(
-                request.method, request.path, _describe(exc), maybe_processed=_may_have_sent(exc)
-            )
+        except (RuntimeError, TimeoutError, aiohttp.ClientError) as exc:
+            failure = self._failure(request, exc)
         except _TooLarge as too_large:
             failure = ResponseTooLargeError(
                 request.method,
@@ -195,6 +189,40 @@ class Transport:
             return Response(status, response_headers, body)
         logger.debug("%s", failure)  # names the method and path
         raise failure  # outside the except block: nothing of aiohttp's is chained to it
+
+    async def stream(
+        self, request: Request, refuse: Callable[[Request, Response], object]
+    ) -> AsyncGenerator[bytes, None]:
+        """The body of a 2xx answer to `request`, chunk by chunk as it arrives (each within
+        the read timeout). Any other answer is read whole and handed to `refuse`, which
+        raises the matching error."""
+        if self._rate_limiter is not None:
+            await self._rate_limiter.wait(request.method, request.path)
+        failure: ApifyError | None = None
+        try:
+            async with self._open(request) as response:
+                if not 200 <= response.status < 300:
+                    body = await _read_body(response, self._body_limits.api)
+                    refuse(request, Response(response.status, response.headers, body))
+                async for chunk in response.content.iter_any():
+                    yield chunk
+        except (RuntimeError, TimeoutError, aiohttp.ClientError) as exc:
+            failure = self._failure(request, exc)
+        if failure is not None:
+            logger.debug("%s", failure)
+            raise failure  # outside the except block: nothing of aiohttp's is chained to it
+
+    def _failure(self, request: Request, exc: BaseException) -> ApifyError:
+        """aiohttp's exception as ours; a RuntimeError only if the session is closed."""
+        if isinstance(exc, RuntimeError):
+            if not self._session.closed:
+                raise exc
+            return ClientClosedError("the aiohttp session given to ApifyRuns has been closed")
+        # aiohttp's timeouts are TimeoutError subclasses.
+        error = ApifyTimeoutError if isinstance(exc, TimeoutError) else ApifyConnectionError
+        return error(
+            request.method, request.path, _describe(exc), maybe_processed=_may_have_sent(exc)
+        )
 
 
 class BodyLimits(NamedTuple):

@@ -157,6 +157,10 @@ def record_exists(run_id: str, key: str) -> Request:
     return Request("HEAD", path)
 
 
+def stream_log(run_id: str) -> Request:
+    return Request("GET", f"{run_path(run_id)}/log", {"stream": "1"})
+
+
 def get_log(run_id: str) -> Request:
     # A log may be long: it may be as large as a record, and redirected as one.
     return Request("GET", f"{run_path(run_id)}/log", record_read=True)

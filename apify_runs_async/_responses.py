@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import msgspec
 from multidict import istr
@@ -159,6 +159,11 @@ def record_or_none(request: Request, response: Response) -> Record | None:
         raise error_for(request, response)
     content_type = response.headers.get("Content-Type", "application/octet-stream")
     return Record(key, content_type, response.body)
+
+
+def refuse(request: Request, response: Response) -> NoReturn:
+    """Raise the error for a response that is not a success."""
+    raise error_for(request, response)
 
 
 def found(request: Request, response: Response) -> bool:

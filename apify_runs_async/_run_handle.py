@@ -108,6 +108,9 @@ class RunHandle:
     async def get_log(self, *, retries: Retries | None = None) -> str:
         return await self._client.get_log(self.run_id, retries=retries)
 
+    def stream_log(self, *, retries: Retries | None = None) -> AsyncGenerator[str, None]:
+        return self._client.stream_log(self.run_id, retries=retries)
+
     async def wait_for_finish(
         self, *, wait_secs: float | None = None, retries: Retries | None = None
     ) -> Run | None:

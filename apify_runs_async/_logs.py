@@ -1,0 +1,53 @@
+"""A run's log, line by line while the run is live: a plain async generator.
+
+The API streams a run's log (`stream=1`) from its first line, and closes the stream when the
+run ends. A stream that drops is opened again, and the lines already yielded are skipped, so
+each line arrives once, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import anyio
+
+from . import _requests, _responses
+from ._errors import ApiError, ApifyError, ApifyTimeoutError
+from ._retries import is_transient
+from ._sending import Sender
+
+_REOPEN_SECS = 1.0  # before opening again a stream the server closed on a live run
+
+
+async def lines(send: Sender, run_id: str) -> AsyncGenerator[str, None]:
+    """Each line of the run's log once, as it is written, until the run has ended."""
+    request = _requests.stream_log(run_id)
+    yielded = 0  # lines so far: each stream starts again from the log's first line
+    failures = 0  # streams in a row that failed before giving a new line
+    while True:
+        seen = 0
+        partial = b""
+        try:
+            async for chunk in send.transport.stream(request, _responses.refuse):
+                *complete, partial = (partial + chunk).split(b"\n")
+                for line in complete:
+                    seen += 1
+                    if seen > yielded:
+                        yielded, failures = seen, 0
+                        yield line.decode("utf-8", errors="replace")
+        except ApifyError as error:
+            # A quiet live run trips the read timeout: open the stream again, uncounted.
+            if not isinstance(error, ApifyTimeoutError):
+                failures += 1
+                if not is_transient(error) or failures >= send.retries.max_tries:
+                    raise
+                retry_after = error.retry_after if isinstance(error, ApiError) else None
+                await anyio.sleep(send.retries.wait(failures, retry_after))
+            continue
+        if partial and seen + 1 > yielded:  # a last line without its newline
+            yielded += 1
+            yield partial.decode("utf-8", errors="replace")
+        run = await send(_requests.poll_run(run_id, 0), _responses.run_or_none)
+        if run is None or run.is_terminal:
+            return
+        await anyio.sleep(_REOPEN_SECS)  # closed early, on a live run
