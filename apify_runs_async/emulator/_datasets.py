@@ -97,41 +97,28 @@ class Dataset:
         batch = items if isinstance(items, list) else [items]
         if not all(isinstance(item, dict) for item in batch):
             raise ValueError("dataset items must be JSON objects (dicts), or a list of them")
-        self.push_encoded((_encode(item) for item in batch), sum(map(_is_clean, batch)))
-
-    def push_encoded(self, encoded: Iterable[bytes], clean_count: int) -> None:
-        """Append items encoded already as compact JSON objects (`clean_count` of them
-        have a field that is not hidden)."""
         buffer, starts = self._buffer, self._starts
-        for item in encoded:
-            buffer += item
+        for item in batch:
+            buffer += _encode(item)
             buffer += b"\n"
             starts.append(len(buffer))
-        self.clean_item_count += clean_count
+        self.clean_item_count += sum(map(_is_clean, batch))
         self.writes += 1
         self.modified_at = utc_now()
 
-    def rows(self, offset: int, limit: int, *, desc: bool) -> list[bytes]:
-        """Encoded items of the window (each with its newline), newest first if `desc`."""
-        total = self.item_count
-        if desc:
-            end = max(total - offset, 0)
-            start = max(end - limit, 0)
-            indexes: Iterable[int] = range(end - 1, start - 1, -1)
-        else:
+    def lines(self, offset: int, limit: int, *, desc: bool) -> bytes:
+        """The encoded items of the window, each ending in a newline, newest first if `desc`."""
+        total, starts, buffer = self.item_count, self._starts, self._buffer
+        if not desc:
+            # In storage order, the window is one slice of the buffer.
             start = min(offset, total)
             end = min(start + limit, total)
-            if start == end:
-                return []
-            # In storage order, the window is one slice: split it at the newlines.
-            return [self.chunk(start, end)]
-        starts, buffer = self._starts, self._buffer
-        return [bytes(buffer[starts[index] : starts[index + 1]]) for index in indexes]
-
-    def chunk(self, start: int, end: int) -> bytes:
-        """Items `start` to `end` (exclusive) in storage order, each ending in a newline."""
-        starts = self._starts
-        return bytes(self._buffer[starts[start] : starts[end]])
+            return bytes(buffer[starts[start] : starts[end]])
+        end = max(total - offset, 0)
+        start = max(end - limit, 0)
+        return b"".join(
+            buffer[starts[index] : starts[index + 1]] for index in range(end - 1, start - 1, -1)
+        )
 
     def touch(self) -> None:
         self.reads += 1
@@ -378,7 +365,7 @@ def _json_array(lines: bytes) -> bytes:
 
 def render(dataset: Dataset, query: ItemsQuery, limit: int) -> bytes:
     """The body of a page of items."""
-    lines = b"".join(dataset.rows(query.offset, limit, desc=query.desc))
+    lines = dataset.lines(query.offset, limit, desc=query.desc)
     if not query.reshapes:
         body = lines if query.format == "jsonl" else _json_array(lines)
     else:
