@@ -4,12 +4,20 @@
 - `emulator~scripted`: plays the scenario its input describes, so that any HTTP client can
   drive any run: `{"steps": [{"sleepSecs": 0.2, "statusMessage": "Crawling 1/3"}],
   "outcome": "SUCCEEDED" | "FAILED", "exitCode": 0, "output": <any JSON>}`.
+  Items for the default dataset: `"pushItems": [{...}, ...]` on a step is pushed when the
+  step runs (after its sleep); `"generateItems": {"count": N, "bytes": B, "seed": S}` on a
+  step pushes N synthetic items of about B bytes each, the same ones for the same seed
+  (`{"index": i, "seed": S, "payload": "..."}`), without a huge input. Both may also be
+  given at the top level: pushed after the last step.
 - `emulator~scripted-task`: a task of `emulator~scripted` with two short steps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import itertools
+import random
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,9 +63,25 @@ class ScriptedFailure(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class _Generate:
+    count: int
+    bytes: int
+    seed: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Items:
+    """What a step (or the end of the script) pushes to the default dataset."""
+
+    push: tuple[dict[str, Any], ...] = ()
+    generate: _Generate | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class _Step:
     sleep_secs: float
     status_message: str | None
+    items: _Items = _Items()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +91,32 @@ class _Script:
     exit_code: int
     output: Any
     has_output: bool
+    items: _Items = _Items()
 
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _parse_items(where: str, source: dict[str, Any]) -> _Items:
+    push = source.get("pushItems", [])
+    if not isinstance(push, list) or not all(isinstance(item, dict) for item in push):
+        raise ScriptError(f"Invalid input: {where}pushItems must be a list of objects")
+    spec = source.get("generateItems")
+    if spec is None:
+        return _Items(tuple(push))
+    if not isinstance(spec, dict):
+        raise ScriptError(f"Invalid input: {where}generateItems must be an object")
+    count, size, seed = spec.get("count", 0), spec.get("bytes", 100), spec.get("seed", 0)
+    if not (_whole(count) and _whole(size) and isinstance(seed, int)):
+        raise ScriptError(
+            f"Invalid input: {where}generateItems needs whole numbers count, bytes and seed"
+        )
+    return _Items(tuple(push), _Generate(count, size, seed))
 
 
 def parse_script(script_input: Any) -> _Script:
@@ -92,7 +138,7 @@ def parse_script(script_input: Any) -> _Script:
             raise ScriptError(f"Invalid input: steps[{index}].sleepSecs must be a number >= 0")
         if message is not None and not isinstance(message, str):
             raise ScriptError(f"Invalid input: steps[{index}].statusMessage must be a string")
-        steps.append(_Step(float(sleep_secs), message))
+        steps.append(_Step(float(sleep_secs), message, _parse_items(f"steps[{index}].", step)))
     outcome = script_input.get("outcome", "SUCCEEDED")
     if outcome not in _OUTCOMES:
         raise ScriptError("Invalid input: 'outcome' must be 'SUCCEEDED' or 'FAILED'")
@@ -106,7 +152,41 @@ def parse_script(script_input: Any) -> _Script:
         exit_code,
         script_input.get("output"),
         "output" in script_input,
+        _parse_items("", script_input),
     )
+
+
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+_POOL = 4096
+_GENERATE_CHUNK = 10_000
+"""Generated items are pushed this many at a time, letting other tasks run in between."""
+
+
+def generated_items(count: int, size: int, seed: int) -> Iterator[dict[str, Any]]:
+    """`count` items, each about `size` bytes as JSON: the same ones for the same seed.
+
+    A payload is a slice of one random text drawn from the seed, so that making a million
+    items costs a slice each, not a million draws.
+    """
+    text = "".join(random.Random(seed).choices(_ALPHABET, k=_POOL)) * (size // _POOL + 2)
+    for index in range(count):
+        # `{"index":…,"seed":…,"payload":"…"}` around the payload: 31 bytes and the digits.
+        room = max(size - 31 - len(str(index)) - len(str(seed)), 0)
+        start = index * 7919 % _POOL
+        yield {"index": index, "seed": seed, "payload": text[start : start + room]}
+
+
+async def _push(ctx: ActorContext, items: _Items) -> None:
+    if items.push:
+        ctx.push_data(list(items.push))
+    spec = items.generate
+    if spec is None:
+        return
+    generated = generated_items(spec.count, spec.bytes, spec.seed)
+    for start in range(0, spec.count, _GENERATE_CHUNK):
+        chunk = min(_GENERATE_CHUNK, spec.count - start)
+        ctx.push_data(list(itertools.islice(generated, chunk)))
+        await asyncio.sleep(0)
 
 
 async def scripted(ctx: ActorContext) -> None:
@@ -117,6 +197,8 @@ async def scripted(ctx: ActorContext) -> None:
             return  # asked to stop (abort or timeout): stop promptly
         if step.status_message is not None:
             ctx.set_status_message(step.status_message)
+        await _push(ctx, step.items)
+    await _push(ctx, script.items)
     if script.has_output:
         ctx.set_record("OUTPUT", script.output)
     ctx.exit_code = script.exit_code

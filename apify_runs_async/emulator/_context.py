@@ -25,6 +25,7 @@ class ActorContext:
     ...     ctx.set_status_message("Crawling")
     ...     if await ctx.sleep(5):  # True: the run is being aborted or timing out
     ...         return
+    ...     ctx.push_data({"url": "https://example.com", "title": "Example"})
     ...     ctx.set_record("OUTPUT", {"pages": 1})
 
     Attributes:
@@ -75,6 +76,13 @@ class ActorContext:
         """A record of the run's default store: JSON decoded, text as `str`, else `bytes`."""
         record = self._run.store.peek(key)
         return None if record is None else decode_record(record)
+
+    def push_data(self, items: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Append an item (a dict), or a list of them, to the run's default dataset.
+
+        Raises ValueError for anything that is not a JSON object or a list of them.
+        """
+        self._run.dataset.push(items)
 
     def log(self, line: str) -> None:
         """Append a line to the run's log."""

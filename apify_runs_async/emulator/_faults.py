@@ -47,6 +47,8 @@ class Endpoint(enum.StrEnum):
     LIST = "list"
     RECORD = "record"
     LOG = "log"
+    DATASET = "dataset"
+    ITEMS = "items"
 
 
 KINDS = frozenset(kind.value for kind in FaultKind)

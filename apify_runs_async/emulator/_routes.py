@@ -19,6 +19,7 @@ from . import _params as params
 from ._actors import Actor, Build, Catalog, Task
 from ._auth import ANONYMOUS_ROUTE, request_token
 from ._body import read_input, read_json_object
+from ._datasets import Dataset, dataset_response, items_response
 from ._errors import ApiError, invalid_input, json_body_response, json_response, not_found
 from ._faults import Endpoint
 from ._injection import end_stream
@@ -302,6 +303,30 @@ async def get_store_record(request: web.Request) -> web.Response:
     return _record_response(request, store)
 
 
+def _dataset(request: web.Request) -> Dataset:
+    dataset_id = request.match_info["datasetId"]
+    dataset = _platform(request).runs.dataset(dataset_id)
+    if dataset is None:
+        raise not_found(f"Dataset '{dataset_id}' was not found.")
+    return dataset
+
+
+async def get_dataset(request: web.Request) -> web.Response:
+    return dataset_response(request, _dataset(request))
+
+
+async def get_dataset_items(request: web.Request) -> web.Response:
+    return items_response(request, _dataset(request))
+
+
+async def get_run_dataset(request: web.Request) -> web.Response:
+    return dataset_response(request, _locate(request).dataset)
+
+
+async def get_run_dataset_items(request: web.Request) -> web.Response:
+    return items_response(request, _locate(request).dataset)
+
+
 async def get_log(request: web.Request) -> web.StreamResponse:
     """The run's log as text; with `stream=1`, kept open and fed until the run finishes."""
     run = _locate(request)
@@ -343,6 +368,10 @@ _ENDPOINTS: dict[Handler, Endpoint] = {
     get_run_record: Endpoint.RECORD,
     get_store_record: Endpoint.RECORD,
     get_log: Endpoint.LOG,
+    get_dataset: Endpoint.DATASET,
+    get_run_dataset: Endpoint.DATASET,
+    get_dataset_items: Endpoint.ITEMS,
+    get_run_dataset_items: Endpoint.ITEMS,
 }
 
 
@@ -360,6 +389,8 @@ def _add_run_operations(router: web.UrlDispatcher, base: str) -> None:
     router.add_post(f"{base}/resurrect", resurrect_run)
     router.add_get(f"{base}/log", get_log)
     router.add_get(f"{base}/key-value-store/records/{{key}}", get_run_record)
+    router.add_get(f"{base}/dataset", get_run_dataset)
+    router.add_get(f"{base}/dataset/items", get_run_dataset_items)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -380,3 +411,5 @@ def add_routes(router: web.UrlDispatcher) -> None:
     _add_run_operations(router, "/v2/actor-tasks/{taskId}/runs/{runId:last}")
     router.add_get("/v2/key-value-stores/{storeId}/records/{key}", get_store_record)
     router.add_get("/v2/logs/{runId}", get_log)
+    router.add_get("/v2/datasets/{datasetId}", get_dataset)
+    router.add_get("/v2/datasets/{datasetId}/items", get_dataset_items)

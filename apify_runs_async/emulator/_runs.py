@@ -40,6 +40,7 @@ import msgspec
 from .._status import GeneralAccess, RunStatus
 from ._actors import Actor, Build, Task
 from ._context import ActorContext
+from ._datasets import Dataset
 from ._errors import ApiError
 from ._ids import new_container_url, new_id
 from ._storage import KeyValueStore, Record, is_json_content_type
@@ -133,6 +134,7 @@ class Run:
         "actor",
         "build",
         "container_url",
+        "dataset",
         "dataset_id",
         "exit_code",
         "finished_at",
@@ -180,7 +182,8 @@ class Run:
         self.options = options
         self.meta = meta
         self.store = KeyValueStore()
-        self.dataset_id = new_id()
+        self.dataset = Dataset(user_id=self.user_id, actor_id=actor.id, run_id=self.id)
+        self.dataset_id = self.dataset.id
         self.request_queue_id = new_id()
         self.container_url = new_container_url()
         self.started_at = utc_now()
@@ -546,6 +549,7 @@ class Runs:
         # Ordered like `_runs`; a dict as an ordered set, for O(1) deletes.
         self._by_owner: dict[str, dict[Run, None]] = {}  # by Actor id and task id
         self._stores: dict[str, KeyValueStore] = {}
+        self._datasets: dict[str, Dataset] = {}
         self._live: set[Run] = set()
         self._live_memory_mbytes = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -583,6 +587,7 @@ class Runs:
             if owner is not None:
                 self._by_owner.setdefault(owner.id, {})[run] = None
         self._stores[run.store.id] = run.store
+        self._datasets[run.dataset.id] = run.dataset
         run.append_log(f"Run created (memory {options.memory_mbytes} MB)")
         run.launch()
         return run
@@ -646,6 +651,9 @@ class Runs:
     def store(self, store_id: str) -> KeyValueStore | None:
         return self._stores.get(store_id)
 
+    def dataset(self, dataset_id: str) -> Dataset | None:
+        return self._datasets.get(dataset_id)
+
     def delete(self, run: Run) -> None:
         if not run.status.is_terminal:
             raise ApiError(
@@ -660,6 +668,7 @@ class Runs:
                 self._by_owner[owner.id].pop(run, None)
         # The default storages go with the run.
         self._stores.pop(run.store.id, None)
+        self._datasets.pop(run.dataset.id, None)
 
     def all(self) -> RunList:
         """Every run, oldest first."""

@@ -93,7 +93,8 @@ class Api:
             body = await response.read()
             content_type = response.headers.get("Content-Type", "")
             decoded = None
-            if content_type.startswith("application/json") and method != "HEAD":
+            media_type = content_type.split(";", 1)[0].strip()  # not `application/jsonl`
+            if media_type == "application/json" and method != "HEAD":
                 decoded = await response.json()
                 name = "ErrorResponse" if response.status >= 400 else schema
                 if name is not None:

@@ -209,7 +209,7 @@ async def test_a_read_timeout_during_a_delay_is_ambiguous(
 # -- Which requests ----------------------------------------------------------------------------
 
 
-def _paths(run_id: str, store_id: str) -> list[tuple[str, str, str]]:
+def _paths(run_id: str, store_id: str, dataset_id: str) -> list[tuple[str, str, str]]:
     """(method, path, endpoint) for every route, under each of its prefixes."""
     actor = "/v2/actors/emulator~scripted/runs"
     legacy = "/v2/acts/emulator~scripted/runs"
@@ -227,6 +227,8 @@ def _paths(run_id: str, store_id: str) -> list[tuple[str, str, str]]:
         ("DELETE", by_id, "delete"),
         ("GET", f"/v2/key-value-stores/{store_id}/records/OUTPUT", "record"),
         ("GET", f"/v2/logs/{run_id}", "log"),
+        ("GET", f"/v2/datasets/{dataset_id}", "dataset"),
+        ("GET", f"/v2/datasets/{dataset_id}/items", "items"),
     ]
     for run in (by_id, f"{actor}/last", f"{legacy}/{run_id}", f"{task}/last"):
         paths += [
@@ -237,6 +239,8 @@ def _paths(run_id: str, store_id: str) -> list[tuple[str, str, str]]:
             ("POST", f"{run}/resurrect", "resurrect"),
             ("GET", f"{run}/log", "log"),
             ("GET", f"{run}/key-value-store/records/OUTPUT", "record"),
+            ("GET", f"{run}/dataset", "dataset"),
+            ("GET", f"{run}/dataset/items", "items"),
         ]
     return paths
 
@@ -244,7 +248,7 @@ def _paths(run_id: str, store_id: str) -> list[tuple[str, str, str]]:
 async def test_every_route_has_its_endpoint_name(api: Api) -> None:
     run = await api.start("emulator~scripted", {"steps": []})
     api.emulator.faults = Faults(status500=1.0)
-    paths = _paths(run["id"], run["defaultKeyValueStoreId"])
+    paths = _paths(run["id"], run["defaultKeyValueStoreId"], run["defaultDatasetId"])
     for method, path, _ in paths:
         await api.error(method, path, 500, "internal-server-error")
     assert api.emulator.injected_faults == tuple(
@@ -403,7 +407,7 @@ def test_parse_errors_name_the_bad_part(spec: str, message: str) -> None:
 @pytest.mark.parametrize(
     ("endpoints", "message"),
     [
-        (["start", "strat"], "unknown endpoint 'strat' (endpoints: abort, delete, get,"),
+        (["start", "strat"], "unknown endpoint 'strat' (endpoints: abort, dataset, delete, get,"),
         ([], "endpoints is empty"),
         ("start", "endpoints must be a collection of names, not the string 'start'"),
     ],

@@ -303,3 +303,38 @@ async def test_errors_carry_the_api_type(official_client: Any) -> None:
     with pytest.raises(errors.ApifyApiError) as raised:
         await wrong.runs().list()
     assert (raised.value.status_code, raised.value.type) == (401, "invalid-token")
+
+
+async def test_dataset_items_and_the_dataset(official_client: Any) -> None:
+    pushed = [{"n": 1, "tags": ["a", "b"]}, {}, {"n": 3, "#hidden": True, "tags": []}]
+    generated = {"count": 2500, "bytes": 120, "seed": 3}
+    run = await official_client.actor("emulator~scripted").call(
+        run_input={"steps": [{"pushItems": pushed}, {"generateItems": generated}]}, logger=None
+    )
+    dataset_client = official_client.run(run.id).dataset()
+    page = await dataset_client.list_items(limit=3)
+    assert page.items == pushed
+    assert (page.total, page.offset, page.count, page.limit, page.desc) == (2503, 0, 3, 3, False)
+    everything = await dataset_client.list_items()
+    assert everything.limit == 999_999_999_999  # what the API says without a limit
+    assert (everything.count, len(everything.items)) == (2503, 2503)
+    backwards = await dataset_client.list_items(offset=1, limit=2, desc=True, fields=["index"])
+    assert backwards.items == [{"index": 2498}, {"index": 2497}]
+    assert backwards.desc is True
+    clean = await dataset_client.list_items(limit=3, clean=True)
+    assert clean.items == [{"n": 1, "tags": ["a", "b"]}, {"n": 3, "tags": []}]
+    assert clean.count == 3  # rows read, not items returned
+    # `iterate_items` pages by 1000 rows: every item once, in order.
+    items = [item async for item in dataset_client.iterate_items()]
+    assert items[:3] == pushed
+    assert [item["index"] for item in items[3:]] == list(range(2500))
+    # Unwind: the empty array gives no item, and the iterator still reads every row.
+    unwound = [
+        item async for item in dataset_client.iterate_items(limit=3, unwind=["tags"], chunk_size=2)
+    ]
+    assert unwound == [{"n": 1, "tags": "a"}, {"n": 1, "tags": "b"}, {}]
+    dataset = await official_client.dataset(run.default_dataset_id).get()
+    assert dataset.id == run.default_dataset_id
+    assert (dataset.item_count, dataset.clean_item_count) == (2503, 2502)
+    assert dataset.act_run_id == run.id
+    assert await official_client.dataset("AAAAAAAAAAAAAAAAA").get() is None
