@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import enum
 import itertools
+import logging
 from collections.abc import AsyncGenerator, AsyncIterable, Coroutine, Iterable
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, Unpack
 
 import aiohttp
+import anyio
 
 from . import _following, _logs, _paging, _reconcile, _requests, _responses
 from . import _validation as check
@@ -31,6 +33,8 @@ from ._run_handle import RunHandle
 from ._sending import ClosedSender, Sender
 from ._status import RunStatus
 from ._streams import Emit, RunStream
+
+_LOG_TAIL_SECS = 5.0  # how long `call(log=...)` waits for a finished run's last log lines
 
 DEFAULT_RATE_LIMITS = RateLimits()
 DEFAULT_COOL_DOWN = CoolDown()
@@ -486,22 +490,25 @@ class ApifyRuns:
         *,
         wait_secs: float | None = None,
         raise_on_failure: bool = False,
+        log: logging.Logger | None = None,
         retries: Retries | None = None,
         **options: Unpack[StartOptions],
     ) -> CallResult:
         """Start a run, wait for its end (up to `wait_secs`), and return it with its OUTPUT.
 
         A run that ends FAILED, ABORTED or TIMED-OUT is returned, unless `raise_on_failure`:
-        then `RunFailedError` carries it. Takes the options of `start`.
+        then `RunFailedError` carries it. With `log`, the run's log lines go to that logger
+        as they are written, each marked with the run's id. Takes the options of `start`.
 
         >>> result = await client.call("apify/hello-world", {"message": "hi"})
         >>> result.run.status, result.output.json() if result.output else None
         """
         check.optional_wait(wait_secs)
         check.flag(raise_on_failure, "raise_on_failure")
+        check.of_type(log, logging.Logger, "log", optional=True)
         request = _requests.start(actor_id, run_input, None, options)
         run = await self._start(request, retries)
-        return await self._finish_call(run, wait_secs, raise_on_failure, retries)
+        return await self._finish_call(run, wait_secs, raise_on_failure, log, retries)
 
     async def call_task(
         self,
@@ -510,15 +517,17 @@ class ApifyRuns:
         *,
         wait_secs: float | None = None,
         raise_on_failure: bool = False,
+        log: logging.Logger | None = None,
         retries: Retries | None = None,
         **options: Unpack[TaskStartOptions],
     ) -> CallResult:
         """`call` for a saved task: start it, wait for its end, return it with its OUTPUT."""
         check.optional_wait(wait_secs)
         check.flag(raise_on_failure, "raise_on_failure")
+        check.of_type(log, logging.Logger, "log", optional=True)
         request = _requests.start_task(task_id, task_input, None, options)
         run = await self._start(request, retries)
-        return await self._finish_call(run, wait_secs, raise_on_failure, retries)
+        return await self._finish_call(run, wait_secs, raise_on_failure, log, retries)
 
     def watch_many(
         self,
@@ -590,6 +599,7 @@ class ApifyRuns:
         concurrency: int,
         wait_secs: float | None = None,
         raise_on_failure: bool = False,
+        log: logging.Logger | None = None,
         retries: Retries | None = None,
         **options: Unpack[StartOptions],
     ) -> RunStream[RunInput, tuple[int, CallResult]]:
@@ -610,6 +620,7 @@ class ApifyRuns:
         check.many(inputs, "inputs")
         check.optional_wait(wait_secs)
         check.flag(raise_on_failure, "raise_on_failure")
+        check.of_type(log, logging.Logger, "log", optional=True)
         check.of_type(retries, Retries, "retries", optional=True)
         numbering = itertools.count()
 
@@ -625,6 +636,7 @@ class ApifyRuns:
                 run_input,
                 wait_secs=wait_secs,
                 raise_on_failure=raise_on_failure,
+                log=log,
                 retries=retries,
                 **options,
             )
@@ -668,6 +680,33 @@ class ApifyRuns:
         return _following.watch(_Poller(send, run_id), path, poll_interval, grace, known)
 
     async def _finish_call(
+        self,
+        run: Run,
+        wait_secs: float | None,
+        raise_on_failure: bool,
+        log: logging.Logger | None,
+        retries: Retries | None,
+    ) -> CallResult:
+        if log is None:
+            return await self._result(run, wait_secs, raise_on_failure, retries)
+        async with anyio.create_task_group() as group:
+            forwarded = anyio.Event()
+
+            async def forward() -> None:
+                await _logs.forward(self._sender(retries), run.id, log)
+                forwarded.set()
+
+            group.start_soon(forward)
+            try:
+                result = await self._result(run, wait_secs, raise_on_failure, retries)
+                # The stream ends with the run: let it pass on the last lines, then stop it.
+                with anyio.move_on_after(_LOG_TAIL_SECS):
+                    await forwarded.wait()
+            finally:
+                group.cancel_scope.cancel()
+        return result
+
+    async def _result(
         self, run: Run, wait_secs: float | None, raise_on_failure: bool, retries: Retries | None
     ) -> CallResult:
         finished = await self.wait_for_finish(run.id, wait_secs=wait_secs, retries=retries)

@@ -7,16 +7,18 @@ each line arrives once, in order.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator
 
 import anyio
 
 from . import _requests, _responses
-from ._errors import ApiError, ApifyError, ApifyTimeoutError
+from ._errors import ApiError, ApifyError, ApifyTimeoutError, shortened
 from ._retries import is_transient
 from ._sending import Sender
 
 _REOPEN_SECS = 1.0  # before opening again a stream the server closed on a live run
+_MAX_LINE_CHARS = 10_000
 
 
 async def lines(send: Sender, run_id: str) -> AsyncGenerator[str, None]:
@@ -51,3 +53,18 @@ async def lines(send: Sender, run_id: str) -> AsyncGenerator[str, None]:
         if run is None or run.is_terminal:
             return
         await anyio.sleep(_REOPEN_SECS)  # closed early, on a live run
+
+
+async def forward(send: Sender, run_id: str, log: logging.Logger) -> None:
+    """Each line of the run's log to `log`, at INFO, marked with the run's id; a failure to
+    read it is logged, not raised: the run matters more than its log."""
+    try:
+        async for line in lines(send, run_id):
+            # An Actor's line is server text: made safe for a log line, as messages are.
+            log.info(
+                "[run %s] %s", run_id, shortened(line, _MAX_LINE_CHARS), extra={"run_id": run_id}
+            )
+    except ApifyError as error:
+        log.warning(
+            "[run %s] the log could not be read: %s", run_id, error, extra={"run_id": run_id}
+        )

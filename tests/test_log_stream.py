@@ -3,6 +3,7 @@ often the connection drops."""
 
 from __future__ import annotations
 
+import logging
 import random
 
 import anyio
@@ -81,3 +82,42 @@ async def test_every_line_once_in_order_through_dropped_connections(fake_api: Fa
         lines = [line async for line in client.stream_log("r1")]
     assert lines == log.decode().splitlines()
     assert streams == len(cut_at) + 1
+
+
+async def test_call_passes_the_runs_log_to_a_logger(
+    client: ApifyRuns, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = logging.getLogger("tests.actor_log")
+    caplog.set_level(logging.INFO, "tests.actor_log")
+    result = await client.call("emulator~scripted", script("one", "two", step_secs=0.05), log=log)
+    written = (await client.get_log(result.run)).splitlines()
+    records = [r for r in caplog.records if r.name == "tests.actor_log"]
+    assert [r.getMessage() for r in records] == [
+        f"[run {result.run.id}] {line}" for line in written
+    ]
+    assert {getattr(r, "run_id", None) for r in records} == {result.run.id}
+
+
+async def test_each_run_of_call_many_logs_its_own_lines(
+    client: ApifyRuns, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = logging.getLogger("tests.many_logs")
+    caplog.set_level(logging.INFO, "tests.many_logs")
+    inputs = [script(f"input {n}", step_secs=0.05) for n in range(3)]
+    async with client.call_many("emulator~scripted", inputs, concurrency=3, log=log) as results:
+        runs = {result.run.id async for _, result in results}
+    by_run: dict[str, list[str]] = {}
+    for record in caplog.records:
+        if record.name == "tests.many_logs":
+            by_run.setdefault(record.run_id, []).append(record.getMessage())  # type: ignore[attr-defined]
+    assert set(by_run) == runs
+    for run_id, messages in by_run.items():
+        written = (await client.get_log(run_id)).splitlines()
+        assert messages == [f"[run {run_id}] {line}" for line in written]
+
+
+async def test_a_logger_must_be_a_logger(client: ApifyRuns) -> None:
+    with pytest.raises(TypeError, match="log must be a Logger"):
+        await client.call("emulator~scripted", log=print)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="log"):
+        client.call_many("emulator~scripted", [{}], concurrency=1, log="me")  # type: ignore[arg-type]
