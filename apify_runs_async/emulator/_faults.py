@@ -47,6 +47,8 @@ class Endpoint(enum.StrEnum):
     LIST = "list"
     RECORD = "record"
     LOG = "log"
+    STORE = "store"
+    KEYS = "keys"
 
 
 KINDS = frozenset(kind.value for kind in FaultKind)

@@ -25,6 +25,7 @@ from ._injection import end_stream
 from ._runs import Run, RunList, RunMeta, RunOptions, Runs
 from ._shapes import run_body, runs_page
 from ._storage import JSON_CONTENT_TYPE, KeyValueStore, Record, is_json_content_type
+from ._store_shapes import keys_page, store_data
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +280,49 @@ async def list_task_runs(request: web.Request) -> web.Response:
     return _list(request, _platform(request).runs.owned_by(_task(request)))
 
 
-def _record_response(request: web.Request, store: KeyValueStore) -> web.Response:
+def _store(request: web.Request) -> KeyValueStore:
+    """The store a path names: by its id, or as the default store of a run."""
+    store_id = request.match_info.get("storeId")
+    if store_id is None:
+        return _locate(request).store
+    store = _platform(request).runs.store(store_id)
+    if store is None:
+        raise not_found(f"Key-value store '{store_id}' was not found.")
+    return store
+
+
+async def get_store(request: web.Request) -> web.Response:
+    data = store_data(
+        _store(request),
+        user_id=_platform(request).runs.user_id,
+        api_origin=str(request.url.origin()),
+    )
+    return json_response({"data": data})
+
+
+async def list_keys(request: web.Request) -> web.Response:
+    query = request.query
+    store = _store(request)
+    if query.get("collection"):
+        # Collections come from a store's schema, and the emulator's stores have none.
+        raise ApiError(
+            400,
+            "invalid-collection",
+            f"The key-value store has no schema, so no collection '{query['collection']}'.",
+        )
+    data = keys_page(
+        store,
+        exclusive_start_key=query.get("exclusiveStartKey") or None,
+        limit=params.limit(query),
+        prefix=query.get("prefix") or None,
+        api_origin=str(request.url.origin()),
+    )
+    return json_response({"data": data})
+
+
+async def get_record(request: web.Request) -> web.Response:
+    """A record's value as stored, with its content type (HEAD: only whether it exists)."""
+    store = _store(request)
     key = request.match_info["key"]
     record = store.get(key)
     if record is None:
@@ -288,18 +331,6 @@ def _record_response(request: web.Request, store: KeyValueStore) -> web.Response
     if params.flag(request.query, "attachment"):
         response.headers["Content-Disposition"] = f'attachment; filename="{key}"'
     return response
-
-
-async def get_run_record(request: web.Request) -> web.Response:
-    return _record_response(request, _locate(request).store)
-
-
-async def get_store_record(request: web.Request) -> web.Response:
-    store_id = request.match_info["storeId"]
-    store = _platform(request).runs.store(store_id)
-    if store is None:
-        raise not_found(f"Key-value store '{store_id}' was not found.")
-    return _record_response(request, store)
 
 
 async def get_log(request: web.Request) -> web.StreamResponse:
@@ -340,8 +371,9 @@ _ENDPOINTS: dict[Handler, Endpoint] = {
     list_runs: Endpoint.LIST,
     list_actor_runs: Endpoint.LIST,
     list_task_runs: Endpoint.LIST,
-    get_run_record: Endpoint.RECORD,
-    get_store_record: Endpoint.RECORD,
+    get_record: Endpoint.RECORD,
+    get_store: Endpoint.STORE,
+    list_keys: Endpoint.KEYS,
     get_log: Endpoint.LOG,
 }
 
@@ -359,7 +391,10 @@ def _add_run_operations(router: web.UrlDispatcher, base: str) -> None:
     router.add_post(f"{base}/reboot", reboot_run)
     router.add_post(f"{base}/resurrect", resurrect_run)
     router.add_get(f"{base}/log", get_log)
-    router.add_get(f"{base}/key-value-store/records/{{key}}", get_run_record)
+    # `add_get` answers HEAD too: on a record, whether it exists.
+    router.add_get(f"{base}/key-value-store", get_store)
+    router.add_get(f"{base}/key-value-store/keys", list_keys)
+    router.add_get(f"{base}/key-value-store/records/{{key}}", get_record)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -378,5 +413,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/v2/actor-tasks/{taskId}/runs", list_task_runs)
     router.add_get("/v2/actor-tasks/{taskId}/runs/{runId:last}", get_run)
     _add_run_operations(router, "/v2/actor-tasks/{taskId}/runs/{runId:last}")
-    router.add_get("/v2/key-value-stores/{storeId}/records/{key}", get_store_record)
+    router.add_get("/v2/key-value-stores/{storeId}", get_store)
+    router.add_get("/v2/key-value-stores/{storeId}/keys", list_keys)
+    router.add_get("/v2/key-value-stores/{storeId}/records/{key}", get_record)
     router.add_get("/v2/logs/{runId}", get_log)

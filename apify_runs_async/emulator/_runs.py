@@ -179,7 +179,7 @@ class Run:
         self.task = task
         self.options = options
         self.meta = meta
-        self.store = KeyValueStore()
+        self.store = KeyValueStore(actor_id=actor.id, run_id=self.id)
         self.dataset_id = new_id()
         self.request_queue_id = new_id()
         self.container_url = new_container_url()

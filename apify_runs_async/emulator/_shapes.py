@@ -17,6 +17,7 @@ from ._time import format_time
 _USD_PER_COMPUTE_UNIT = 0.4
 _USD_PER_KVS_READ = 0.000005
 _USD_PER_KVS_WRITE = 0.00005
+_USD_PER_KVS_LIST = 0.00005
 _MIB = 1024 * 1024
 
 USAGE_SAMPLE_SECS = 0.1
@@ -37,7 +38,7 @@ def _usage(run: Run) -> tuple[dict[str, Any], dict[str, Any], float]:
         "DATASET_WRITES": 0,
         "KEY_VALUE_STORE_READS": run.store.reads,
         "KEY_VALUE_STORE_WRITES": run.store.writes,
-        "KEY_VALUE_STORE_LISTS": 0,
+        "KEY_VALUE_STORE_LISTS": run.store.lists,
         "REQUEST_QUEUE_READS": 0,
         "REQUEST_QUEUE_WRITES": 0,
         "DATA_TRANSFER_INTERNAL_GBYTES": 0.0,
@@ -49,6 +50,7 @@ def _usage(run: Run) -> tuple[dict[str, Any], dict[str, Any], float]:
     usd["ACTOR_COMPUTE_UNITS"] = round(_compute_units(run) * _USD_PER_COMPUTE_UNIT, 8)
     usd["KEY_VALUE_STORE_READS"] = round(run.store.reads * _USD_PER_KVS_READ, 8)
     usd["KEY_VALUE_STORE_WRITES"] = round(run.store.writes * _USD_PER_KVS_WRITE, 8)
+    usd["KEY_VALUE_STORE_LISTS"] = round(run.store.lists * _USD_PER_KVS_LIST, 8)
     return counts, usd, round(sum(usd.values()), 8)
 
 
@@ -160,11 +162,17 @@ def run_body(run: Run, *, with_costs: bool) -> bytes:
     Shaping and encoding a run is about a third of what a GET costs the emulator, and most
     GETs are of runs that have not changed since the last one, so the body is kept on the run
     and encoded again only when what it shows has changed: an attribute of the run (any
-    assignment drops the kept body), the reads and writes of its store, the time it has been
-    alive (in steps of `USAGE_SAMPLE_SECS`), or whether the costs are shown.
+    assignment drops the kept body), the reads, writes and lists of its store, the time it has
+    been alive (in steps of `USAGE_SAMPLE_SECS`), or whether the costs are shown.
     """
     store = run.store
-    key = (with_costs, store.reads, store.writes, int(run.alive_secs() / USAGE_SAMPLE_SECS))
+    key = (
+        with_costs,
+        store.reads,
+        store.writes,
+        store.lists,
+        int(run.alive_secs() / USAGE_SAMPLE_SECS),
+    )
     body = run.cached_body(key)
     if body is None:
         body = msgspec.json.encode({"data": run_data(run, with_costs=with_costs)})

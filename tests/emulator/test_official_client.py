@@ -303,3 +303,37 @@ async def test_errors_carry_the_api_type(official_client: Any) -> None:
     with pytest.raises(errors.ApifyApiError) as raised:
         await wrong.runs().list()
     assert (raised.value.status_code, raised.value.type) == (401, "invalid-token")
+
+
+async def _three_records(ctx: ActorContext) -> None:
+    for key in ("b", "a", "c"):
+        ctx.set_record(key, {"key": key})
+
+
+async def test_key_value_store(official_client: Any, emu: ApifyEmulator) -> None:
+    emu.register_actor("janedoe~three", _three_records)
+    run = await official_client.actor("janedoe~three").call(logger=None)
+    store = official_client.key_value_store(run.default_key_value_store_id)
+    info = await store.get()
+    assert (info.id, info.act_run_id) == (run.default_key_value_store_id, run.id)
+    keys = await store.list_keys()
+    # `call` sends an input, so the store has an `INPUT` record too.
+    assert [item.key for item in keys.items] == ["INPUT", "a", "b", "c"]
+    assert not keys.is_truncated
+    first = await store.list_keys(limit=2)
+    assert [item.key for item in first.items] == ["INPUT", "a"]
+    assert (first.is_truncated, first.next_exclusive_start_key) == (True, "a")
+    rest = await store.list_keys(exclusive_start_key="a")
+    assert [item.key for item in rest.items] == ["b", "c"]
+    assert [item.key async for item in store.iterate_keys(limit=3)] == ["INPUT", "a", "b"]
+    assert [item.key async for item in store.iterate_keys()] == ["INPUT", "a", "b", "c"]
+    assert (await store.get_record("b"))["value"] == {"key": "b"}
+    assert await store.record_exists("c")
+    assert not await store.record_exists("d")
+    via_run = official_client.run(run.id).key_value_store()
+    assert (await via_run.get()).id == info.id
+    assert [item.key for item in (await via_run.list_keys(prefix="a")).items] == ["a"]
+    assert await via_run.record_exists("a")
+    assert not await via_run.record_exists("d")
+    assert await official_client.key_value_store("AAAAAAAAAAAAAAAAA").get() is None
+    assert not await official_client.key_value_store("AAAAAAAAAAAAAAAAA").record_exists("a")
