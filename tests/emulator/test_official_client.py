@@ -253,6 +253,17 @@ async def test_list_runs(official_client: Any) -> None:
     assert [item.id for item in since.items] == [second.id]
     of_actor = await official_client.actor("emulator~scripted").runs().list()
     assert [item.id for item in of_actor.items] == [second.id]
+    live_or_failed = (
+        await official_client.actor("emulator~scripted")
+        .runs()
+        .list(status=["RUNNING", "READY", "FAILED"])
+    )
+    assert [item.id for item in live_or_failed.items] == [second.id]
+    assert (
+        await official_client.actor("emulator~scripted").runs().list(status="FAILED")
+    ).total == 0
+    until = await official_client.runs().list(started_before=first.started_at)
+    assert [item.id for item in until.items] == [first.id]
     iterated = [item.id async for item in official_client.runs().iterate()]
     assert iterated == [first.id, second.id]
 
