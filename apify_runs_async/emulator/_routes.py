@@ -7,6 +7,7 @@ each of these prefixes, like the real API does.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -333,12 +334,30 @@ async def get_record(request: web.Request) -> web.Response:
     return response
 
 
+# ANSI escape sequences (CSI like colours, and two-character ones), and the control
+# characters that are not printable, which the API drops from logs unless asked for `raw`.
+_NOT_PRINTABLE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _log_chunk(lines: list[str], *, raw: bool) -> bytes:
+    text = "".join(f"{line}\n" for line in lines)
+    return (text if raw else _NOT_PRINTABLE.sub("", text)).encode()
+
+
 async def get_log(request: web.Request) -> web.StreamResponse:
-    """The run's log as text; with `stream=1`, kept open and fed until the run finishes."""
+    """The run's log as text, without ANSI escapes unless `raw`; with `stream=1`, kept open
+    and fed until the run finishes. Both serve the log from its start: it only grows, so a
+    reader that lost a stream skips as many bytes as it had read before."""
     run = _locate(request)
-    if not params.flag(request.query, "stream"):
-        return web.Response(text="".join(f"{line}\n" for line in run.log_lines))
-    response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+    query = request.query
+    raw = bool(params.flag(query, "raw"))
+    stream = bool(params.flag(query, "stream"))
+    headers = {"Content-Type": "text/plain; charset=utf-8"}
+    if params.flag(query, "download"):
+        headers["Content-Disposition"] = f'attachment; filename="{run.id}.log"'
+    if not stream:
+        return web.Response(body=_log_chunk(run.log_lines, raw=raw), headers=headers)
+    response = web.StreamResponse(headers=headers)
     seen = 0
     try:
         # Inside the `try`: an injected fault may reset the connection as the stream starts.
@@ -347,7 +366,7 @@ async def get_log(request: web.Request) -> web.StreamResponse:
             lines = run.log_lines[seen:]
             seen += len(lines)
             if lines:
-                await response.write("".join(f"{line}\n" for line in lines).encode())
+                await response.write(_log_chunk(lines, raw=raw))
             if run.status.is_terminal or _platform(request).runs.closing:
                 break
             await run.wait_log(seen)

@@ -294,11 +294,24 @@ async def test_output_from_the_default_store(official_client: Any) -> None:
     assert await store.record_exists("OUTPUT")
 
 
-async def test_log(official_client: Any) -> None:
+async def _colourful(ctx: ActorContext) -> None:
+    ctx.log("\x1b[31mred\x1b[0m")
+
+
+async def test_log(official_client: Any, emu: ApifyEmulator) -> None:
     run = await official_client.actor("apify~hello-world").call(logger=None)
     log = await official_client.run(run.id).log().get()
     assert "Hello world!" in log
     assert "SUCCEEDED" in log
+    assert await official_client.log(run.id).get() == log
+    assert await official_client.log("AAAAAAAAAAAAAAAAA").get() is None
+    emu.register_actor("janedoe~colourful", _colourful)
+    coloured = await official_client.actor("janedoe~colourful").call(logger=None)
+    assert " red\n" in await official_client.run(coloured.id).log().get()
+    raw = await official_client.run(coloured.id).log().get(raw=True)
+    assert " \x1b[31mred\x1b[0m\n" in raw
+    async with official_client.run(coloured.id).log().stream(raw=True) as response:
+        assert b"".join([chunk async for chunk in response.aiter_bytes()]).decode() == raw
 
 
 async def test_errors_carry_the_api_type(official_client: Any) -> None:
