@@ -49,6 +49,7 @@ class Endpoint(enum.StrEnum):
     LOG = "log"
     STORE = "store"
     KEYS = "keys"
+    CHARGE = "charge"
 
 
 KINDS = frozenset(kind.value for kind in FaultKind)

@@ -250,6 +250,20 @@ async def resurrect_run(request: web.Request) -> web.Response:
     return _run_response(request, run)
 
 
+async def charge_run(request: web.Request) -> web.Response:
+    """Charge pay-per-event events; a repeated `idempotency-key` header counts once."""
+    run = _locate(request)
+    body = await read_json_object(request)
+    event_name = body.get("eventName")
+    count = body.get("count")
+    if not isinstance(event_name, str) or not event_name:
+        raise invalid_input("'eventName' must be a non-empty string.")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise invalid_input("'count' must be a whole number >= 1.")
+    run.charge(event_name, count, idempotency_key=request.headers.get("idempotency-key"))
+    return json_response({}, status=201)
+
+
 def _list(request: web.Request, runs: RunList) -> web.Response:
     query = request.query
     page = params.page(query)
@@ -387,6 +401,7 @@ _ENDPOINTS: dict[Handler, Endpoint] = {
     metamorph_run: Endpoint.METAMORPH,
     reboot_run: Endpoint.REBOOT,
     resurrect_run: Endpoint.RESURRECT,
+    charge_run: Endpoint.CHARGE,
     list_runs: Endpoint.LIST,
     list_actor_runs: Endpoint.LIST,
     list_task_runs: Endpoint.LIST,
@@ -422,6 +437,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_put("/v2/actor-runs/{runId}", update_run)
     router.add_delete("/v2/actor-runs/{runId}", delete_run)
     _add_run_operations(router, "/v2/actor-runs/{runId}")
+    router.add_post("/v2/actor-runs/{runId}/charge", charge_run)
     # `/acts/` is the legacy spelling of `/actors/`; `{runId}` may be `last`.
     for actor_base in ("/v2/actors/{actorId}", "/v2/acts/{actorId}"):
         router.add_post(f"{actor_base}/runs", start_actor_run)

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from .._status import RunStatus
+from ._actors import PayPerEvent
 from ._params import Page
 from ._runs import Run, RunList
 from ._time import format_time
@@ -19,6 +20,8 @@ _USD_PER_KVS_READ = 0.000005
 _USD_PER_KVS_WRITE = 0.00005
 _USD_PER_KVS_LIST = 0.00005
 _MIB = 1024 * 1024
+_APIFY_MARGIN = 0.2
+"""The share of a pay-per-event price that goes to Apify."""
 
 USAGE_SAMPLE_SECS = 0.1
 """A live run's figures that grow with time (duration, compute units, costs) are measured
@@ -103,6 +106,24 @@ def _meta(run: Run) -> dict[str, Any]:
     }
 
 
+def _pricing_info(pricing: PayPerEvent) -> dict[str, Any]:
+    """A `PayPerEventActorPricingInfo`."""
+    since = format_time(pricing.since)
+    return {
+        "pricingModel": "PAY_PER_EVENT",
+        "pricingPerEvent": {
+            "actorChargeEvents": {
+                name: {"eventTitle": name, "eventDescription": name, "eventPriceUsd": price}
+                for name, price in pricing.events.items()
+            }
+        },
+        "apifyMarginPercentage": _APIFY_MARGIN,
+        "createdAt": since,
+        "startedAt": since,
+        "minimalMaxTotalChargeUsd": None,
+    }
+
+
 def _finished_at(run: Run) -> str | None:
     return None if run.finished_at is None else format_time(run.finished_at)
 
@@ -148,8 +169,10 @@ def run_data(run: Run, *, with_costs: bool = True) -> dict[str, Any]:
             for event in run.metamorphs
         ],
         "platformUsageBillingModel": "USER",
-        "chargedEventCounts": {},
+        "chargedEventCounts": dict(run.charged_event_counts),
     }
+    if run.actor.pay_per_event is not None:
+        data["pricingInfo"] = _pricing_info(run.actor.pay_per_event)
     if with_costs:
         data["usageTotalUsd"] = usage_total_usd
         data["usageUsd"] = usage_usd

@@ -361,3 +361,21 @@ async def test_key_value_store(official_client: Any, emu: ApifyEmulator) -> None
     assert not await via_run.record_exists("d")
     assert await official_client.key_value_store("AAAAAAAAAAAAAAAAA").get() is None
     assert not await official_client.key_value_store("AAAAAAAAAAAAAAAAA").record_exists("a")
+
+
+async def test_charge(official_client: Any) -> None:
+    run = await official_client.actor("emulator~scripted").start(run_input=LONG)
+    assert run.pricing_info.pricing_model == "PAY_PER_EVENT"
+    await official_client.run(run.id).charge("page", count=2)
+    await official_client.run(run.id).charge("page", count=5, idempotency_key="once")
+    await official_client.run(run.id).charge("page", count=5, idempotency_key="once")
+    await official_client.run(run.id).charge("result")
+    charged = await official_client.run(run.id).get()
+    assert charged.charged_event_counts == {"page": 7, "result": 1}
+    free = await official_client.actor("apify~hello-world").start()
+    with pytest.raises(errors.ApifyApiError) as raised:
+        await official_client.run(free.id).charge("page")
+    assert (raised.value.status_code, raised.value.type) == (
+        400,
+        "cannot-charge-non-pay-per-event-actor",
+    )
