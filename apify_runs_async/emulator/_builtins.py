@@ -3,7 +3,8 @@
 - `apify~hello-world`: says hello, waits about a second, stores `OUTPUT`.
 - `emulator~scripted`: plays the scenario its input describes, so that any HTTP client can
   drive any run: `{"steps": [{"sleepSecs": 0.2, "statusMessage": "Crawling 1/3"}],
-  "outcome": "SUCCEEDED" | "FAILED", "exitCode": 0, "output": <any JSON>}`.
+  "outcome": "SUCCEEDED" | "FAILED", "exitCode": 0, "output": <any JSON>}`. It is
+  pay-per-event for any event name, so that its runs can be charged without set-up.
 - `emulator~scripted-task`: a task of `emulator~scripted` with two short steps.
 """
 

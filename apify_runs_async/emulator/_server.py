@@ -51,7 +51,8 @@ class ApifyEmulator:
         token: The API token to accept; a random one when None.
         host: The address to listen on.
         port: The port to listen on; 0 picks a free one.
-        actors: Actors to register, `{"username~name": handler}`.
+        actors: Actors to register, `{"username~name": handler}`; `register_actor` takes
+            more options (default memory and timeout, pay-per-event pricing).
         ready_secs: How long a new run stays READY before it is RUNNING.
         abort_grace_secs: How long a graceful abort waits for the Actor to stop before it
             force-stops the run (the platform waits 30 s).
