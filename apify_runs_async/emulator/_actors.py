@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ._context import ActorHandler
 from ._ids import new_id
+from ._time import utc_now
 
 _FULL_NAME = re.compile(r"^[A-Za-z0-9._-]+~[A-Za-z0-9._-]+$")
 _MEMORY_RANGE = range(128, 32768 + 1)
@@ -18,6 +20,21 @@ _MEMORY_RANGE = range(128, 32768 + 1)
 class Build:
     id: str
     number: str
+
+
+@dataclass(frozen=True, slots=True)
+class PayPerEvent:
+    """Pay-per-event pricing: the events a run may be charged for, with their prices in USD.
+
+    With `any_event`, a run may be charged for events not listed too (`emulator~scripted`).
+    """
+
+    events: Mapping[str, float]
+    any_event: bool = False
+    since: datetime = field(default_factory=utc_now)
+
+    def accepts(self, event_name: str) -> bool:
+        return self.any_event or event_name in self.events
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +48,8 @@ class Actor:
     default_timeout_secs: int
     version: str = "0.0"
     build: Build = field(default_factory=lambda: Build(new_id(), "0.0.1"))
+    pay_per_event: PayPerEvent | None = None
+    """None: the Actor is not pay-per-event, and its runs cannot be charged."""
 
     def resolve_build(self, tag: str) -> Build | None:
         """The build a `build` parameter names: a tag, a version or a build number."""
@@ -66,6 +85,7 @@ class Catalog:
         *,
         default_memory_mbytes: int = 1024,
         default_timeout_secs: int = 3600,
+        pay_per_event: PayPerEvent | None = None,
     ) -> Actor:
         _check_full_name(full_name)
         if full_name in self._actors:
@@ -74,7 +94,19 @@ class Catalog:
             raise ValueError("default_memory_mbytes must be a power of 2 between 128 and 32768")
         if default_timeout_secs < 0:
             raise ValueError("default_timeout_secs must not be negative")
-        actor = Actor(new_id(), full_name, handler, default_memory_mbytes, default_timeout_secs)
+        for event_name, price in (pay_per_event.events if pay_per_event else {}).items():
+            if not event_name or event_name.startswith("apify-"):
+                raise ValueError(f"event names must not be empty or start 'apify-': {event_name!r}")
+            if not price >= 0:
+                raise ValueError(f"the price of {event_name!r} must be a number >= 0")
+        actor = Actor(
+            new_id(),
+            full_name,
+            handler,
+            default_memory_mbytes,
+            default_timeout_secs,
+            pay_per_event=pay_per_event,
+        )
         self._actors[actor.id] = self._actors[full_name] = actor
         return actor
 

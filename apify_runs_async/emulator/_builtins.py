@@ -9,6 +9,7 @@
   step pushes N synthetic items of about B bytes each, the same ones for the same seed
   (`{"index": i, "seed": S, "payload": "..."}`), without a huge input. Both may also be
   given at the top level: pushed after the last step.
+  It is pay-per-event for any event name, so that its runs can be charged without set-up.
 - `emulator~scripted-task`: a task of `emulator~scripted` with two short steps.
 """
 

@@ -49,6 +49,9 @@ class Endpoint(enum.StrEnum):
     LOG = "log"
     DATASET = "dataset"
     ITEMS = "items"
+    STORE = "store"
+    KEYS = "keys"
+    CHARGE = "charge"
 
 
 KINDS = frozenset(kind.value for kind in FaultKind)

@@ -112,13 +112,17 @@ class Page:
     desc: bool
 
 
+def limit(query: Query) -> int:
+    """`limit`: a limit above 1000 is treated as 1000, and so is 0, which the official client
+    sends to mean "no limit"."""
+    return min(integer(query, "limit") or MAX_LIMIT, MAX_LIMIT)
+
+
 def page(query: Query) -> Page:
-    """`offset`, `limit` and `desc`. A limit above 1000 is treated as 1000, and so is 0,
-    which the official client sends to mean "no limit"."""
-    limit = integer(query, "limit")
+    """`offset`, `limit` (see `limit`) and `desc`."""
     return Page(
         offset=integer(query, "offset") or 0,
-        limit=min(limit or MAX_LIMIT, MAX_LIMIT),
+        limit=limit(query),
         desc=bool(flag(query, "desc")),
     )
 

@@ -7,6 +7,7 @@ each of these prefixes, like the real API does.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from ._injection import end_stream
 from ._runs import Run, RunList, RunMeta, RunOptions, Runs
 from ._shapes import run_body, runs_page
 from ._storage import JSON_CONTENT_TYPE, KeyValueStore, Record, is_json_content_type
+from ._store_shapes import keys_page, store_data
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +251,20 @@ async def resurrect_run(request: web.Request) -> web.Response:
     return _run_response(request, run)
 
 
+async def charge_run(request: web.Request) -> web.Response:
+    """Charge pay-per-event events; a repeated `idempotency-key` header counts once."""
+    run = _locate(request)
+    body = await read_json_object(request)
+    event_name = body.get("eventName")
+    count = body.get("count")
+    if not isinstance(event_name, str) or not event_name:
+        raise invalid_input("'eventName' must be a non-empty string.")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise invalid_input("'count' must be a whole number >= 1.")
+    run.charge(event_name, count, idempotency_key=request.headers.get("idempotency-key"))
+    return json_response({}, status=201)
+
+
 def _list(request: web.Request, runs: RunList) -> web.Response:
     query = request.query
     page = params.page(query)
@@ -280,7 +296,49 @@ async def list_task_runs(request: web.Request) -> web.Response:
     return _list(request, _platform(request).runs.owned_by(_task(request)))
 
 
-def _record_response(request: web.Request, store: KeyValueStore) -> web.Response:
+def _store(request: web.Request) -> KeyValueStore:
+    """The store a path names: by its id, or as the default store of a run."""
+    store_id = request.match_info.get("storeId")
+    if store_id is None:
+        return _locate(request).store
+    store = _platform(request).runs.store(store_id)
+    if store is None:
+        raise not_found(f"Key-value store '{store_id}' was not found.")
+    return store
+
+
+async def get_store(request: web.Request) -> web.Response:
+    data = store_data(
+        _store(request),
+        user_id=_platform(request).runs.user_id,
+        api_origin=str(request.url.origin()),
+    )
+    return json_response({"data": data})
+
+
+async def list_keys(request: web.Request) -> web.Response:
+    query = request.query
+    store = _store(request)
+    if query.get("collection"):
+        # Collections come from a store's schema, and the emulator's stores have none.
+        raise ApiError(
+            400,
+            "invalid-collection",
+            f"The key-value store has no schema, so no collection '{query['collection']}'.",
+        )
+    data = keys_page(
+        store,
+        exclusive_start_key=query.get("exclusiveStartKey") or None,
+        limit=params.limit(query),
+        prefix=query.get("prefix") or None,
+        api_origin=str(request.url.origin()),
+    )
+    return json_response({"data": data})
+
+
+async def get_record(request: web.Request) -> web.Response:
+    """A record's value as stored, with its content type (HEAD: only whether it exists)."""
+    store = _store(request)
     key = request.match_info["key"]
     record = store.get(key)
     if record is None:
@@ -291,16 +349,14 @@ def _record_response(request: web.Request, store: KeyValueStore) -> web.Response
     return response
 
 
-async def get_run_record(request: web.Request) -> web.Response:
-    return _record_response(request, _locate(request).store)
+# ANSI escape sequences (CSI like colours, and two-character ones), and the control
+# characters that are not printable, which the API drops from logs unless asked for `raw`.
+_NOT_PRINTABLE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]")
 
 
-async def get_store_record(request: web.Request) -> web.Response:
-    store_id = request.match_info["storeId"]
-    store = _platform(request).runs.store(store_id)
-    if store is None:
-        raise not_found(f"Key-value store '{store_id}' was not found.")
-    return _record_response(request, store)
+def _log_chunk(lines: list[str], *, raw: bool) -> bytes:
+    text = "".join(f"{line}\n" for line in lines)
+    return (text if raw else _NOT_PRINTABLE.sub("", text)).encode()
 
 
 def _dataset(request: web.Request) -> Dataset:
@@ -328,11 +384,19 @@ async def get_run_dataset_items(request: web.Request) -> web.Response:
 
 
 async def get_log(request: web.Request) -> web.StreamResponse:
-    """The run's log as text; with `stream=1`, kept open and fed until the run finishes."""
+    """The run's log as text, without ANSI escapes unless `raw`; with `stream=1`, kept open
+    and fed until the run finishes. Both serve the log from its start: it only grows, so a
+    reader that lost a stream skips as many bytes as it had read before."""
     run = _locate(request)
-    if not params.flag(request.query, "stream"):
-        return web.Response(text="".join(f"{line}\n" for line in run.log_lines))
-    response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+    query = request.query
+    raw = bool(params.flag(query, "raw"))
+    stream = bool(params.flag(query, "stream"))
+    headers = {"Content-Type": "text/plain; charset=utf-8"}
+    if params.flag(query, "download"):
+        headers["Content-Disposition"] = f'attachment; filename="{run.id}.log"'
+    if not stream:
+        return web.Response(body=_log_chunk(run.log_lines, raw=raw), headers=headers)
+    response = web.StreamResponse(headers=headers)
     seen = 0
     try:
         # Inside the `try`: an injected fault may reset the connection as the stream starts.
@@ -341,7 +405,7 @@ async def get_log(request: web.Request) -> web.StreamResponse:
             lines = run.log_lines[seen:]
             seen += len(lines)
             if lines:
-                await response.write("".join(f"{line}\n" for line in lines).encode())
+                await response.write(_log_chunk(lines, raw=raw))
             if run.status.is_terminal or _platform(request).runs.closing:
                 break
             await run.wait_log(seen)
@@ -362,11 +426,13 @@ _ENDPOINTS: dict[Handler, Endpoint] = {
     metamorph_run: Endpoint.METAMORPH,
     reboot_run: Endpoint.REBOOT,
     resurrect_run: Endpoint.RESURRECT,
+    charge_run: Endpoint.CHARGE,
     list_runs: Endpoint.LIST,
     list_actor_runs: Endpoint.LIST,
     list_task_runs: Endpoint.LIST,
-    get_run_record: Endpoint.RECORD,
-    get_store_record: Endpoint.RECORD,
+    get_record: Endpoint.RECORD,
+    get_store: Endpoint.STORE,
+    list_keys: Endpoint.KEYS,
     get_log: Endpoint.LOG,
     get_dataset: Endpoint.DATASET,
     get_run_dataset: Endpoint.DATASET,
@@ -388,7 +454,10 @@ def _add_run_operations(router: web.UrlDispatcher, base: str) -> None:
     router.add_post(f"{base}/reboot", reboot_run)
     router.add_post(f"{base}/resurrect", resurrect_run)
     router.add_get(f"{base}/log", get_log)
-    router.add_get(f"{base}/key-value-store/records/{{key}}", get_run_record)
+    # `add_get` answers HEAD too: on a record, whether it exists.
+    router.add_get(f"{base}/key-value-store", get_store)
+    router.add_get(f"{base}/key-value-store/keys", list_keys)
+    router.add_get(f"{base}/key-value-store/records/{{key}}", get_record)
     router.add_get(f"{base}/dataset", get_run_dataset)
     router.add_get(f"{base}/dataset/items", get_run_dataset_items)
 
@@ -399,6 +468,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_put("/v2/actor-runs/{runId}", update_run)
     router.add_delete("/v2/actor-runs/{runId}", delete_run)
     _add_run_operations(router, "/v2/actor-runs/{runId}")
+    router.add_post("/v2/actor-runs/{runId}/charge", charge_run)
     # `/acts/` is the legacy spelling of `/actors/`; `{runId}` may be `last`.
     for actor_base in ("/v2/actors/{actorId}", "/v2/acts/{actorId}"):
         router.add_post(f"{actor_base}/runs", start_actor_run)
@@ -409,7 +479,9 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/v2/actor-tasks/{taskId}/runs", list_task_runs)
     router.add_get("/v2/actor-tasks/{taskId}/runs/{runId:last}", get_run)
     _add_run_operations(router, "/v2/actor-tasks/{taskId}/runs/{runId:last}")
-    router.add_get("/v2/key-value-stores/{storeId}/records/{key}", get_store_record)
+    router.add_get("/v2/key-value-stores/{storeId}", get_store)
+    router.add_get("/v2/key-value-stores/{storeId}/keys", list_keys)
+    router.add_get("/v2/key-value-stores/{storeId}/records/{key}", get_record)
     router.add_get("/v2/logs/{runId}", get_log)
     router.add_get("/v2/datasets/{datasetId}", get_dataset)
     router.add_get("/v2/datasets/{datasetId}/items", get_dataset_items)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -120,6 +120,7 @@ class Run:
         "_attempt",
         "_body",
         "_cancel_sent",
+        "_charge_keys",
         "_context",
         "_finished",
         "_grace_handle",
@@ -133,6 +134,7 @@ class Run:
         "_timeout_handle",
         "actor",
         "build",
+        "charged_event_counts",
         "container_url",
         "dataset",
         "dataset_id",
@@ -181,7 +183,7 @@ class Run:
         self.task = task
         self.options = options
         self.meta = meta
-        self.store = KeyValueStore()
+        self.store = KeyValueStore(actor_id=actor.id, run_id=self.id)
         self.dataset = Dataset(user_id=self.user_id, actor_id=actor.id, run_id=self.id)
         self.dataset_id = self.dataset.id
         self.request_queue_id = new_id()
@@ -201,6 +203,9 @@ class Run:
         self.resurrect_count = 0
         self.metamorphs: tuple[MetamorphEvent, ...] = ()
         self.log_lines: list[str] = []
+        # Replaced, never changed in place: an assignment is what drops the kept body.
+        self.charged_event_counts: Mapping[str, int] = {}
+        self._charge_keys: set[str] | None = None  # the idempotency keys charged so far
         if input_record is not None:
             self.store.set("INPUT", input_record)
 
@@ -342,6 +347,36 @@ class Run:
         self.options = msgspec.structs.replace(self.options, build=tag)
         self.append_log(f"Metamorphing into {actor.full_name}")
         self._interrupt(_Stop.RESTART)
+
+    def charge(self, event_name: str, count: int, *, idempotency_key: str | None) -> None:
+        """Count `count` events; a repeated idempotency key counts once."""
+        pricing = self.actor.pay_per_event
+        if pricing is None:
+            raise ApiError(
+                400,
+                "cannot-charge-non-pay-per-event-actor",
+                f"The Actor {self.actor.full_name} is not a pay-per-event Actor.",
+            )
+        if event_name.startswith("apify-"):
+            raise ApiError(
+                400,
+                "cannot-charge-apify-event",
+                f"The event '{event_name}' is charged by the platform itself.",
+            )
+        if not pricing.accepts(event_name):
+            raise ApiError(
+                400,
+                "invalid-input",
+                f"The event '{event_name}' is not one of the Actor's pay-per-event events.",
+            )
+        if idempotency_key is not None:
+            if self._charge_keys is None:
+                self._charge_keys = set()
+            elif idempotency_key in self._charge_keys:
+                return
+            self._charge_keys.add(idempotency_key)
+        counts = self.charged_event_counts
+        self.charged_event_counts = {**counts, event_name: counts.get(event_name, 0) + count}
 
     async def resurrect(self, options: RunOptions, build: Build) -> None:
         if self.status.is_terminal and self._task is not None and not self._task.done():

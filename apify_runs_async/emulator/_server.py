@@ -11,7 +11,7 @@ from typing import Any, Self
 from aiohttp import web
 
 from .._rate_limits import RateLimits
-from ._actors import Catalog
+from ._actors import Catalog, PayPerEvent
 from ._auth import auth_middleware
 from ._builtins import (
     HELLO_WORLD,
@@ -51,7 +51,8 @@ class ApifyEmulator:
         token: The API token to accept; a random one when None.
         host: The address to listen on.
         port: The port to listen on; 0 picks a free one.
-        actors: Actors to register, `{"username~name": handler}`.
+        actors: Actors to register, `{"username~name": handler}`; `register_actor` takes
+            more options (default memory and timeout, pay-per-event pricing).
         ready_secs: How long a new run stays READY before it is RUNNING.
         abort_grace_secs: How long a graceful abort waits for the Actor to stop before it
             force-stops the run (the platform waits 30 s).
@@ -97,7 +98,10 @@ class ApifyEmulator:
             max_total_memory_mbytes=max_total_memory_mbytes,
         )
         self._catalog.add_actor(HELLO_WORLD, HelloWorld(hello_world_secs))
-        scripted_actor = self._catalog.add_actor(SCRIPTED, scripted)
+        # Pay-per-event for any event, so that charges can be tried without set-up.
+        scripted_actor = self._catalog.add_actor(
+            SCRIPTED, scripted, pay_per_event=PayPerEvent({}, any_event=True)
+        )
         self._catalog.add_task(SCRIPTED_TASK, scripted_actor, SCRIPTED_TASK_INPUT)
         for name, handler in (actors or {}).items():
             self.register_actor(name, handler)
@@ -141,13 +145,22 @@ class ApifyEmulator:
         *,
         default_memory_mbytes: int = 1024,
         default_timeout_secs: int = 3600,
+        pay_per_event: Mapping[str, float] | None = None,
     ) -> str:
-        """Add an Actor named `username~name`; returns its generated id."""
+        """Add an Actor named `username~name`; returns its generated id.
+
+        `pay_per_event` makes it a pay-per-event Actor, chargeable for these events (event
+        name to price in USD), as in `{"page-crawled": 0.001}`: its runs show the pricing in
+        `pricingInfo`, and `POST /v2/actor-runs/{runId}/charge` counts charges of these events
+        in `chargedEventCounts`. Without it, charging a run of the Actor answers 400
+        `cannot-charge-non-pay-per-event-actor`.
+        """
         return self._catalog.add_actor(
             name,
             handler,
             default_memory_mbytes=default_memory_mbytes,
             default_timeout_secs=default_timeout_secs,
+            pay_per_event=None if pay_per_event is None else PayPerEvent(dict(pay_per_event)),
         ).id
 
     def register_task(self, name: str, actor: str, task_input: Mapping[str, Any]) -> str:

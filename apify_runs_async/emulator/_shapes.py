@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from .._status import RunStatus
+from ._actors import PayPerEvent
 from ._params import Page
 from ._runs import Run, RunList
 from ._time import format_time
@@ -17,7 +18,10 @@ from ._time import format_time
 _USD_PER_COMPUTE_UNIT = 0.4
 _USD_PER_KVS_READ = 0.000005
 _USD_PER_KVS_WRITE = 0.00005
+_USD_PER_KVS_LIST = 0.00005
 _MIB = 1024 * 1024
+_APIFY_MARGIN = 0.2
+"""The share of a pay-per-event price that goes to Apify."""
 
 USAGE_SAMPLE_SECS = 0.1
 """A live run's figures that grow with time (duration, compute units, costs) are measured
@@ -37,7 +41,7 @@ def _usage(run: Run) -> tuple[dict[str, Any], dict[str, Any], float]:
         "DATASET_WRITES": 0,
         "KEY_VALUE_STORE_READS": run.store.reads,
         "KEY_VALUE_STORE_WRITES": run.store.writes,
-        "KEY_VALUE_STORE_LISTS": 0,
+        "KEY_VALUE_STORE_LISTS": run.store.lists,
         "REQUEST_QUEUE_READS": 0,
         "REQUEST_QUEUE_WRITES": 0,
         "DATA_TRANSFER_INTERNAL_GBYTES": 0.0,
@@ -49,6 +53,7 @@ def _usage(run: Run) -> tuple[dict[str, Any], dict[str, Any], float]:
     usd["ACTOR_COMPUTE_UNITS"] = round(_compute_units(run) * _USD_PER_COMPUTE_UNIT, 8)
     usd["KEY_VALUE_STORE_READS"] = round(run.store.reads * _USD_PER_KVS_READ, 8)
     usd["KEY_VALUE_STORE_WRITES"] = round(run.store.writes * _USD_PER_KVS_WRITE, 8)
+    usd["KEY_VALUE_STORE_LISTS"] = round(run.store.lists * _USD_PER_KVS_LIST, 8)
     return counts, usd, round(sum(usd.values()), 8)
 
 
@@ -101,6 +106,24 @@ def _meta(run: Run) -> dict[str, Any]:
     }
 
 
+def _pricing_info(pricing: PayPerEvent) -> dict[str, Any]:
+    """A `PayPerEventActorPricingInfo`."""
+    since = format_time(pricing.since)
+    return {
+        "pricingModel": "PAY_PER_EVENT",
+        "pricingPerEvent": {
+            "actorChargeEvents": {
+                name: {"eventTitle": name, "eventDescription": name, "eventPriceUsd": price}
+                for name, price in pricing.events.items()
+            }
+        },
+        "apifyMarginPercentage": _APIFY_MARGIN,
+        "createdAt": since,
+        "startedAt": since,
+        "minimalMaxTotalChargeUsd": None,
+    }
+
+
 def _finished_at(run: Run) -> str | None:
     return None if run.finished_at is None else format_time(run.finished_at)
 
@@ -146,8 +169,10 @@ def run_data(run: Run, *, with_costs: bool = True) -> dict[str, Any]:
             for event in run.metamorphs
         ],
         "platformUsageBillingModel": "USER",
-        "chargedEventCounts": {},
+        "chargedEventCounts": dict(run.charged_event_counts),
     }
+    if run.actor.pay_per_event is not None:
+        data["pricingInfo"] = _pricing_info(run.actor.pay_per_event)
     if with_costs:
         data["usageTotalUsd"] = usage_total_usd
         data["usageUsd"] = usage_usd
@@ -160,11 +185,17 @@ def run_body(run: Run, *, with_costs: bool) -> bytes:
     Shaping and encoding a run is about a third of what a GET costs the emulator, and most
     GETs are of runs that have not changed since the last one, so the body is kept on the run
     and encoded again only when what it shows has changed: an attribute of the run (any
-    assignment drops the kept body), the reads and writes of its store, the time it has been
-    alive (in steps of `USAGE_SAMPLE_SECS`), or whether the costs are shown.
+    assignment drops the kept body), the reads, writes and lists of its store, the time it has
+    been alive (in steps of `USAGE_SAMPLE_SECS`), or whether the costs are shown.
     """
     store = run.store
-    key = (with_costs, store.reads, store.writes, int(run.alive_secs() / USAGE_SAMPLE_SECS))
+    key = (
+        with_costs,
+        store.reads,
+        store.writes,
+        store.lists,
+        int(run.alive_secs() / USAGE_SAMPLE_SECS),
+    )
     body = run.cached_body(key)
     if body is None:
         body = msgspec.json.encode({"data": run_data(run, with_costs=with_costs)})

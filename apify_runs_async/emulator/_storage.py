@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from ._ids import new_id
+from ._time import utc_now
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
@@ -46,24 +47,57 @@ def decode_record(record: Record) -> Any:
 
 
 class KeyValueStore:
-    """One unnamed store; it counts reads and writes for the run's usage figures."""
+    """One unnamed store; it counts reads, writes and lists for its stats and the run's usage.
 
-    __slots__ = ("_records", "id", "reads", "writes")
+    `actor_id` and `run_id` are the Actor and the run whose default store it is.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = (
+        "_records",
+        "accessed_at",
+        "actor_id",
+        "created_at",
+        "id",
+        "lists",
+        "modified_at",
+        "reads",
+        "run_id",
+        "writes",
+    )
+
+    def __init__(self, *, actor_id: str | None = None, run_id: str | None = None) -> None:
         self.id = new_id()
+        self.actor_id = actor_id
+        self.run_id = run_id
         self._records: dict[str, Record] = {}
         self.reads = 0
         self.writes = 0
+        self.lists = 0
+        self.created_at = self.modified_at = self.accessed_at = utc_now()
 
     def set(self, key: str, record: Record) -> None:
         self._records[key] = record
         self.writes += 1
+        self.modified_at = self.accessed_at = utc_now()
 
     def get(self, key: str) -> Record | None:
         self.reads += 1
+        self.accessed_at = utc_now()
         return self._records.get(key)
 
     def peek(self, key: str) -> Record | None:
         """Like `get`, without counting a read (for the emulator's own use)."""
         return self._records.get(key)
+
+    def keys(self, *, after: str | None, prefix: str | None) -> list[tuple[str, Record]]:
+        """Records in key order (as the platform lists them) after `after`; counted as a list."""
+        self.lists += 1
+        self.accessed_at = utc_now()
+        return [
+            (key, self._records[key])
+            for key in sorted(self._records)
+            if (after is None or key > after) and (prefix is None or key.startswith(prefix))
+        ]
+
+    def storage_bytes(self) -> int:
+        return sum(len(key) + len(record.value) for key, record in self._records.items())

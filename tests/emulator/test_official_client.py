@@ -253,6 +253,17 @@ async def test_list_runs(official_client: Any) -> None:
     assert [item.id for item in since.items] == [second.id]
     of_actor = await official_client.actor("emulator~scripted").runs().list()
     assert [item.id for item in of_actor.items] == [second.id]
+    live_or_failed = (
+        await official_client.actor("emulator~scripted")
+        .runs()
+        .list(status=["RUNNING", "READY", "FAILED"])
+    )
+    assert [item.id for item in live_or_failed.items] == [second.id]
+    assert (
+        await official_client.actor("emulator~scripted").runs().list(status="FAILED")
+    ).total == 0
+    until = await official_client.runs().list(started_before=first.started_at)
+    assert [item.id for item in until.items] == [first.id]
     iterated = [item.id async for item in official_client.runs().iterate()]
     assert iterated == [first.id, second.id]
 
@@ -283,11 +294,24 @@ async def test_output_from_the_default_store(official_client: Any) -> None:
     assert await store.record_exists("OUTPUT")
 
 
-async def test_log(official_client: Any) -> None:
+async def _colourful(ctx: ActorContext) -> None:
+    ctx.log("\x1b[31mred\x1b[0m")
+
+
+async def test_log(official_client: Any, emu: ApifyEmulator) -> None:
     run = await official_client.actor("apify~hello-world").call(logger=None)
     log = await official_client.run(run.id).log().get()
     assert "Hello world!" in log
     assert "SUCCEEDED" in log
+    assert await official_client.log(run.id).get() == log
+    assert await official_client.log("AAAAAAAAAAAAAAAAA").get() is None
+    emu.register_actor("janedoe~colourful", _colourful)
+    coloured = await official_client.actor("janedoe~colourful").call(logger=None)
+    assert " red\n" in await official_client.run(coloured.id).log().get()
+    raw = await official_client.run(coloured.id).log().get(raw=True)
+    assert " \x1b[31mred\x1b[0m\n" in raw
+    async with official_client.run(coloured.id).log().stream(raw=True) as response:
+        assert b"".join([chunk async for chunk in response.aiter_bytes()]).decode() == raw
 
 
 async def test_errors_carry_the_api_type(official_client: Any) -> None:
@@ -338,3 +362,55 @@ async def test_dataset_items_and_the_dataset(official_client: Any) -> None:
     assert (dataset.item_count, dataset.clean_item_count) == (2503, 2502)
     assert dataset.act_run_id == run.id
     assert await official_client.dataset("AAAAAAAAAAAAAAAAA").get() is None
+
+
+async def _three_records(ctx: ActorContext) -> None:
+    for key in ("b", "a", "c"):
+        ctx.set_record(key, {"key": key})
+
+
+async def test_key_value_store(official_client: Any, emu: ApifyEmulator) -> None:
+    emu.register_actor("janedoe~three", _three_records)
+    run = await official_client.actor("janedoe~three").call(logger=None)
+    store = official_client.key_value_store(run.default_key_value_store_id)
+    info = await store.get()
+    assert (info.id, info.act_run_id) == (run.default_key_value_store_id, run.id)
+    keys = await store.list_keys()
+    # `call` sends an input, so the store has an `INPUT` record too.
+    assert [item.key for item in keys.items] == ["INPUT", "a", "b", "c"]
+    assert not keys.is_truncated
+    first = await store.list_keys(limit=2)
+    assert [item.key for item in first.items] == ["INPUT", "a"]
+    assert (first.is_truncated, first.next_exclusive_start_key) == (True, "a")
+    rest = await store.list_keys(exclusive_start_key="a")
+    assert [item.key for item in rest.items] == ["b", "c"]
+    assert [item.key async for item in store.iterate_keys(limit=3)] == ["INPUT", "a", "b"]
+    assert [item.key async for item in store.iterate_keys()] == ["INPUT", "a", "b", "c"]
+    assert (await store.get_record("b"))["value"] == {"key": "b"}
+    assert await store.record_exists("c")
+    assert not await store.record_exists("d")
+    via_run = official_client.run(run.id).key_value_store()
+    assert (await via_run.get()).id == info.id
+    assert [item.key for item in (await via_run.list_keys(prefix="a")).items] == ["a"]
+    assert await via_run.record_exists("a")
+    assert not await via_run.record_exists("d")
+    assert await official_client.key_value_store("AAAAAAAAAAAAAAAAA").get() is None
+    assert not await official_client.key_value_store("AAAAAAAAAAAAAAAAA").record_exists("a")
+
+
+async def test_charge(official_client: Any) -> None:
+    run = await official_client.actor("emulator~scripted").start(run_input=LONG)
+    assert run.pricing_info.pricing_model == "PAY_PER_EVENT"
+    await official_client.run(run.id).charge("page", count=2)
+    await official_client.run(run.id).charge("page", count=5, idempotency_key="once")
+    await official_client.run(run.id).charge("page", count=5, idempotency_key="once")
+    await official_client.run(run.id).charge("result")
+    charged = await official_client.run(run.id).get()
+    assert charged.charged_event_counts == {"page": 7, "result": 1}
+    free = await official_client.actor("apify~hello-world").start()
+    with pytest.raises(errors.ApifyApiError) as raised:
+        await official_client.run(free.id).charge("page")
+    assert (raised.value.status_code, raised.value.type) == (
+        400,
+        "cannot-charge-non-pay-per-event-actor",
+    )

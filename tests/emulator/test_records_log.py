@@ -157,3 +157,66 @@ async def test_a_reader_leaving_a_streamed_log_is_no_error(
     await asyncio.sleep(0.05)
     assert done["status"] == "SUCCEEDED"
     assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+async def _colourful(ctx: ActorContext) -> None:
+    ctx.log("\x1b[32mINFO\x1b[0m  green\tand tabbed\x07")
+
+
+async def test_ansi_escapes_are_dropped_unless_raw(api: Api) -> None:
+    api.emulator.register_actor("janedoe~colourful", _colourful)
+    run = await api.start("janedoe~colourful", params={"waitForFinish": 10})
+    for path in (
+        f"/v2/actor-runs/{run['id']}/log",
+        f"/v2/logs/{run['id']}",
+        "/v2/actors/janedoe~colourful/runs/last/log",
+    ):
+        clean = (await api.request("GET", path, expect=200)).body.decode()
+        assert "INFO  green\tand tabbed\n" in clean
+        assert "\x1b" not in clean and "\x07" not in clean
+        for raw in ("1", "true"):
+            verbatim = await api.request("GET", path, expect=200, params={"raw": raw})
+            assert "\x1b[32mINFO\x1b[0m  green\tand tabbed\x07\n" in verbatim.body.decode()
+        streamed = await api.request("GET", path, expect=200, params={"stream": "1", "raw": "1"})
+        assert streamed.body == verbatim.body
+        assert (await api.request("GET", path, params={"raw": "0"})).body.decode() == clean
+
+
+async def test_download_asks_for_an_attachment(api: Api) -> None:
+    run = await api.start("apify~hello-world", params={"waitForFinish": 10})
+    for path in (f"/v2/actor-runs/{run['id']}/log", f"/v2/logs/{run['id']}"):
+        for query in ({"download": "1"}, {"download": "true", "stream": "1"}):
+            response = await api.request("GET", path, expect=200, params=query)
+            assert response.headers["Content-Disposition"] == (
+                f'attachment; filename="{run["id"]}.log"'
+            )
+            assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+        plain = await api.request("GET", path, expect=200, params={"download": "false"})
+        assert "Content-Disposition" not in plain.headers
+
+
+@pytest.mark.parametrize("name", ["raw", "download", "stream"])
+async def test_bad_log_flags_are_400(api: Api, name: str) -> None:
+    run = await api.start("apify~hello-world", params={"waitForFinish": 10})
+    await api.error("GET", f"/v2/logs/{run['id']}", 400, "invalid-input", params={name: "maybe"})
+
+
+async def test_a_lost_stream_resumes_by_skipping_the_bytes_read(api: Api) -> None:
+    """Every stream serves the log from its start, and the log only grows: a reader that
+    lost its stream opens another and drops as many bytes as it had, repeating no line."""
+    run = await api.start("emulator~scripted", {"steps": steps("one", "two", "three", sleep=0.1)})
+    url = f"{api.emulator.base_url}/v2/actor-runs/{run['id']}/log"
+    headers = {"Authorization": f"Bearer {api.emulator.token}"}
+    received = b""
+    async with api.session.get(url, params={"stream": "1"}, headers=headers) as response:
+        while b"Status message: one" not in received:
+            received += await response.content.readline()
+    # The connection is gone; the run goes on logging.
+    async with api.session.get(url, params={"stream": "1"}, headers=headers) as response:
+        again = await response.read()
+    assert again.startswith(received)
+    received += again[len(received) :]
+    assert received == (await api.log(run["id"])).encode()
+    lines = received.decode().splitlines()
+    assert len(lines) == len(set(lines))
+    assert lines[-1].endswith("(exit code 0)")
