@@ -325,6 +325,23 @@ class ApifyRuns:
         run_id = check.resource_id(split_ref(run)[0], "run")
         return await self._sender(retries)(_requests.get_log(run_id), _responses.text)
 
+    async def charge(
+        self,
+        run: RunRef,
+        event_name: str,
+        *,
+        count: int = 1,
+        idempotency_key: str | None = None,
+        retries: Retries | None = None,
+    ) -> None:
+        """Charge a pay-per-event run for `count` events named `event_name`.
+
+        One idempotency key goes with every try of a call (`idempotency_key`, or one made up
+        per call), so a retried charge is never billed twice."""
+        run_id = check.resource_id(split_ref(run)[0], "run")
+        request = _requests.charge(run_id, event_name, count, idempotency_key)
+        await self._sender(retries)(request, _responses.no_content)
+
     def stream_log(
         self, run: RunRef, *, retries: Retries | None = None
     ) -> AsyncGenerator[str, None]:

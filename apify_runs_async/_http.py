@@ -53,6 +53,8 @@ class Request(msgspec.Struct, frozen=True, gc=False):
     record_read: bool = False
     # Sent instead of the client's own User-Agent: a start marks each try with a nonce.
     user_agent: str | None = None
+    # Any other headers of this request alone, such as a charge's idempotency key.
+    headers: Mapping[str, str] | None = None
 
 
 class Response(msgspec.Struct, frozen=True, gc=False):
@@ -122,12 +124,14 @@ class Transport:
     def _open(self, request: Request) -> Any:
         """aiohttp's request context manager for `request`."""
         headers = self._headers
-        if request.content_type is not None or request.user_agent is not None:
+        if request.content_type is not None or request.user_agent is not None or request.headers:
             headers = CIMultiDict() if headers is None else headers.copy()
             if request.content_type is not None:
                 headers["Content-Type"] = request.content_type
             if request.user_agent is not None:
                 headers["User-Agent"] = request.user_agent
+            if request.headers:
+                headers.update(request.headers)
         url = self._base_url + request.path
         if request.params:
             url += "?" + urlencode(request.params)  # fewer objects than aiohttp's params=

@@ -8,6 +8,7 @@ build; `_reconcile.py` builds its look-ups here too.
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,6 +21,7 @@ from ._http import Request
 
 JSON = "application/json"
 MAX_LIST_LIMIT = 1000  # the most items one page of a list holds
+MAX_IDEMPOTENCY_KEY_CHARS = 256
 
 JsonInput = Mapping[str, Any] | Sequence[Any]
 """A run input sent as JSON: a dict, or a list."""
@@ -155,6 +157,27 @@ def get_record(run_id: str, key: str) -> Request:
 def record_exists(run_id: str, key: str) -> Request:
     path = f"{run_path(run_id)}/key-value-store/records/{check.record_key(key)}"
     return Request("HEAD", path)
+
+
+def charge(run_id: str, event_name: str, count: int, idempotency_key: str | None) -> Request:
+    """Charge a pay-per-event run. The key is sent with every try, so a retried charge is
+    counted once; one is made up when none is given."""
+    body = {
+        "eventName": check.tag(event_name, "event_name"),
+        "count": check.positive_int(count, "count"),
+    }
+    if idempotency_key is None:
+        idempotency_key = f"{run_id}-{secrets.token_hex(16)}"
+    key = check.header_value(idempotency_key, "idempotency_key")
+    if len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
+        raise ValueError(f"idempotency_key must be at most {MAX_IDEMPOTENCY_KEY_CHARS} characters")
+    return Request(
+        "POST",
+        f"{run_path(run_id)}/charge",
+        body=msgspec.json.encode(body),
+        content_type=JSON,
+        headers={"idempotency-key": key},
+    )
 
 
 def stream_log(run_id: str) -> Request:

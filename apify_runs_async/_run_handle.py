@@ -111,6 +111,18 @@ class RunHandle:
     def stream_log(self, *, retries: Retries | None = None) -> AsyncGenerator[str, None]:
         return self._client.stream_log(self.run_id, retries=retries)
 
+    async def charge(
+        self,
+        event_name: str,
+        *,
+        count: int = 1,
+        idempotency_key: str | None = None,
+        retries: Retries | None = None,
+    ) -> None:
+        await self._client.charge(
+            self.run_id, event_name, count=count, idempotency_key=idempotency_key, retries=retries
+        )
+
     async def wait_for_finish(
         self, *, wait_secs: float | None = None, retries: Retries | None = None
     ) -> Run | None:
