@@ -48,6 +48,7 @@ from ._models import (
     RunUsage,
     RunUsageUsd,
     StorageIds,
+    StoredKey,
     TieredPrice,
 )
 from ._rate_limits import RateLimits
@@ -62,6 +63,7 @@ from ._status import (
     RunStatus,
     is_terminal,
 )
+from ._stores import KeyValueStore
 from ._streams import RunStream
 from ._version import __version__
 
@@ -82,6 +84,7 @@ __all__ = [
     "GeneralAccess",
     "InvalidResponseError",
     "JsonInput",
+    "KeyValueStore",
     "Metamorph",
     "NotFoundError",
     "PaymentRequiredError",
@@ -112,6 +115,7 @@ __all__ = [
     "ServerError",
     "StartOptions",
     "StorageIds",
+    "StoredKey",
     "TaskStartOptions",
     "TieredPrice",
     "Timeouts",

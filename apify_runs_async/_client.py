@@ -18,20 +18,21 @@ from typing import Any, Self, Unpack
 import aiohttp
 import anyio
 
-from . import _following, _logs, _paging, _reconcile, _requests, _responses
+from . import _following, _logs, _paging, _reconcile, _requests, _responses, _stores
 from . import _validation as check
 from ._config import USER_AGENT, Timeouts, resolve_base_url, resolve_token
 from ._cool_down import CoolDown
 from ._errors import ClientClosedError, RunFailedError, run_not_found
 from ._following import RunRef, once_per_run, split_ref
 from ._http import BodyLimits, Request, Transport, check_borrowed, new_session
-from ._models import CallResult, Record, Run, RunList, RunSummary
+from ._models import CallResult, Record, Run, RunList, RunSummary, StoredKey
 from ._rate_limits import RateLimiter, RateLimits
 from ._requests import JsonInput, RunInput, StartOptions, TaskStartOptions
 from ._retries import Retries
 from ._run_handle import RunHandle
 from ._sending import ClosedSender, Sender
 from ._status import RunStatus
+from ._stores import KeyValueStore
 from ._streams import Emit, RunStream
 
 _LOG_TAIL_SECS = 5.0  # how long `call(log=...)` waits for a finished run's last log lines
@@ -302,22 +303,30 @@ class ApifyRuns:
     ) -> Record | None:
         """A record of the run's default key-value store (`OUTPUT` by default); None if the
         store has no such key. A run that does not exist raises `NotFoundError`."""
-        run_id = check.resource_id(split_ref(run)[0], "run")
-        send = self._sender(retries)
-        record = await send(_requests.get_record(run_id, key), _responses.record_or_none)
-        if record is None:
-            await _require_run(send, run_id)  # the API says "not found" for either
-        return record
+        store = _requests.run_store(check.resource_id(split_ref(run)[0], "run"))
+        return await _stores.get_record(self._sender(retries), store, key)
 
     async def record_exists(self, run: RunRef, key: str, *, retries: Retries | None = None) -> bool:
         """Whether the run's default key-value store has `key`, without reading the record.
         A run that does not exist raises `NotFoundError`."""
-        run_id = check.resource_id(split_ref(run)[0], "run")
-        send = self._sender(retries)
-        exists = await send(_requests.record_exists(run_id, key), _responses.found)
-        if not exists:
-            await _require_run(send, run_id)
-        return exists
+        store = _requests.run_store(check.resource_id(split_ref(run)[0], "run"))
+        return await _stores.record_exists(self._sender(retries), store, key)
+
+    def iterate_keys(
+        self, run: RunRef, *, prefix: str | None = None, retries: Retries | None = None
+    ) -> AsyncGenerator[StoredKey, None]:
+        """Every key of the run's default key-value store (that starts with `prefix`), in
+        key order, with the size of its record.
+
+        >>> async for stored in client.iterate_keys(run, prefix="screenshot-"):
+        ...     print(stored.key, stored.size)
+        """
+        store = _requests.run_store(check.resource_id(split_ref(run)[0], "run"))
+        return _stores.keys(self._sender(retries), store, prefix)
+
+    def key_value_store(self, store_id: str) -> KeyValueStore:
+        """A key-value store given by its id, with the record methods bound to it."""
+        return KeyValueStore(self, store_id)
 
     async def get_log(self, run: RunRef, *, retries: Retries | None = None) -> str:
         """The run's log as text, as far as it has been written. A run that does not exist
@@ -731,17 +740,11 @@ class ApifyRuns:
             raise run_not_found("GET", _requests.run_path(run.id))
         output = None
         if finished.is_terminal:  # the run is there: no need to check that it is
-            request = _requests.get_record(run.id, "OUTPUT")
+            request = _requests.get_record(_requests.run_store(run.id), "OUTPUT")
             output = await self._sender(retries)(request, _responses.record_or_none)
         if raise_on_failure and finished.is_terminal and finished.status != RunStatus.SUCCEEDED:
             raise RunFailedError(finished, output)
         return CallResult(finished, output)
-
-
-async def _require_run(send: Sender, run_id: str) -> None:
-    """`NotFoundError` unless the run exists: it tells a missing run from a missing record."""
-    if await send(_requests.poll_run(run_id, 0), _responses.run_or_none) is None:
-        raise run_not_found("GET", _requests.run_path(run_id))
 
 
 class _Poller:

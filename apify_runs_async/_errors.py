@@ -248,13 +248,12 @@ class RunFailedError(ApifyError):
 
 def run_not_found(method: str, path: str) -> ApiError:
     """The error for a run that does not exist, or stayed missing past a start's grace."""
-    return api_error(
-        method,
-        path,
-        status=404,
-        error_type="record-not-found",
-        message="the run does not exist (or no longer exists)",
-    )
+    return not_found(method, path, "the run does not exist (or no longer exists)")
+
+
+def not_found(method: str, path: str, message: str) -> ApiError:
+    """The API's own 404, for what the client found missing by asking again."""
+    return api_error(method, path, status=404, error_type="record-not-found", message=message)
 
 
 def detail_of(error: BaseException | None) -> str:

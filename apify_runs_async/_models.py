@@ -33,6 +33,7 @@ __all__ = [
     "RunUsage",
     "RunUsageUsd",
     "StorageIds",
+    "StoredKey",
     "TieredPrice",
 ]
 
@@ -343,6 +344,23 @@ class RunList(_Model):
     limit: int | None = None
 
 
+class StoredKey(_Model):
+    """A key of a key-value store, with the size of its record in bytes."""
+
+    key: str
+    size: int | None = None
+    record_public_url: str | None = None
+
+
+class KeyList(_Model):
+    """One page of a key-value store's keys, in key order."""
+
+    items: list[StoredKey]
+    is_truncated: bool = False
+    next_exclusive_start_key: str | None = None
+
+
 run_response_decoder = msgspec.json.Decoder(DataEnvelope[Run])
 run_list_decoder = msgspec.json.Decoder(DataEnvelope[RunList])
 error_response_decoder = msgspec.json.Decoder(ErrorEnvelope)
+key_list_decoder = msgspec.json.Decoder(DataEnvelope[KeyList])

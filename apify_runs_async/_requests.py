@@ -149,14 +149,41 @@ def delete(run_id: str) -> Request:
     return Request("DELETE", run_path(run_id))
 
 
-def get_record(run_id: str, key: str) -> Request:
-    path = f"{run_path(run_id)}/key-value-store/records/{check.record_key(key)}"
-    return Request("GET", path, record_read=True)
+def run_store(run_id: str) -> str:
+    """The path of a run's default key-value store."""
+    return f"{run_path(run_id)}/key-value-store"
 
 
-def record_exists(run_id: str, key: str) -> Request:
-    path = f"{run_path(run_id)}/key-value-store/records/{check.record_key(key)}"
-    return Request("HEAD", path)
+def store(store_id: str) -> str:
+    """The path of a key-value store given by its id."""
+    return f"/v2/key-value-stores/{check.resource_id(store_id, 'store_id')}"
+
+
+def get_record(store_path: str, key: str) -> Request:
+    return Request("GET", f"{store_path}/records/{check.record_key(key)}", record_read=True)
+
+
+def record_exists(store_path: str, key: str) -> Request:
+    return Request("HEAD", f"{store_path}/records/{check.record_key(key)}")
+
+
+def get_store(store_path: str) -> Request:
+    return Request("GET", store_path)
+
+
+def list_keys(store_path: str, prefix: str | None, start_after: str | None) -> Request:
+    """A page of the store's keys after `start_after`, of those that start with `prefix`."""
+    params = _query(
+        prefix=None if prefix is None else check.record_key(prefix, "prefix"),
+        exclusiveStartKey=start_after,
+        limit=str(MAX_LIST_LIMIT),
+    )
+    return Request("GET", f"{store_path}/keys", params)
+
+
+def get_log(run_id: str) -> Request:
+    # A log may be long: it may be as large as a record, and redirected as one.
+    return Request("GET", f"{run_path(run_id)}/log", record_read=True)
 
 
 def charge(run_id: str, event_name: str, count: int, idempotency_key: str | None) -> Request:
@@ -182,11 +209,6 @@ def charge(run_id: str, event_name: str, count: int, idempotency_key: str | None
 
 def stream_log(run_id: str) -> Request:
     return Request("GET", f"{run_path(run_id)}/log", {"stream": "1"})
-
-
-def get_log(run_id: str) -> Request:
-    # A log may be long: it may be as large as a record, and redirected as one.
-    return Request("GET", f"{run_path(run_id)}/log", record_read=True)
 
 
 def list_runs(

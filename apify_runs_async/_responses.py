@@ -15,10 +15,12 @@ from ._errors import ApiError, InvalidResponseError, api_error, excerpt, shorten
 from ._http import Request, Response
 from ._models import (
     DataEnvelope,
+    KeyList,
     Record,
     Run,
     RunList,
     error_response_decoder,
+    key_list_decoder,
     run_list_decoder,
     run_response_decoder,
 )
@@ -164,6 +166,11 @@ def record_or_none(request: Request, response: Response) -> Record | None:
 def refuse(request: Request, response: Response) -> NoReturn:
     """Raise the error for a response that is not a success."""
     raise error_for(request, response)
+
+
+def key_list(request: Request, response: Response) -> KeyList:
+    """A page of a key-value store's keys; raises the matching error otherwise."""
+    return _data(request, response, key_list_decoder, "a list of keys")
 
 
 def found(request: Request, response: Response) -> bool:
