@@ -38,7 +38,15 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against the emulator, the official client side by side where they compare
     (installed here only); results in benchmarks/results/."""
     session.install("-e", ".[bench]", OFFICIAL_CLIENT)
-    for script in ("decode", "memory", "objects", "round_trips", "emulator_cpu", "follow"):
+    for script in (
+        "decode",
+        "memory",
+        "objects",
+        "round_trips",
+        "emulator_cpu",
+        "follow",
+        "log_stream",
+    ):
         session.run("python", f"benchmarks/{script}.py")
     session.run("python", "benchmarks/many_runs.py")
     session.run(

@@ -11,8 +11,9 @@ import pytest
 from aiohttp import web
 
 from apify_runs_async import ApifyRuns, NotFoundError, Retries
+from apify_runs_async.emulator import ApifyEmulator, Faults
 from tests.fake_api import FakeApi, json_reply
-from tests.helpers import run_body, script
+from tests.helpers import FAST_RETRIES, run_body, script
 
 pytestmark = pytest.mark.anyio
 
@@ -121,3 +122,16 @@ async def test_a_logger_must_be_a_logger(client: ApifyRuns) -> None:
         await client.call("emulator~scripted", log=print)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="log"):
         client.call_many("emulator~scripted", [{}], concurrency=1, log="me")  # type: ignore[arg-type]
+
+
+async def test_the_emulators_dropped_streams_lose_no_line(emulator: ApifyEmulator) -> None:
+    # Each of the first streams is reset in the middle of its first chunk, mid-line.
+    lines = {"steps": [{"logLines": 500}, {"sleepSecs": 0.2}, {"logLines": 500}]}
+    async with ApifyRuns(emulator.token, base_url=emulator.base_url, retries=FAST_RETRIES) as c:
+        run = await c.start("emulator~scripted", lines)
+        emulator.faults = Faults(reset_after=1.0, endpoints=frozenset({"log"}), max_faults=3)
+        received = [line async for line in c.stream_log(run)]
+        assert len(emulator.injected_faults) == 3
+        assert received == (await c.get_log(run)).splitlines()
+    written = [line.split(" ", 1)[1] for line in received if " line " in line]
+    assert written == [f"Step {s} line {n}" for s in (0, 2) for n in range(500)]

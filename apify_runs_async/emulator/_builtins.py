@@ -8,7 +8,8 @@
   step runs (after its sleep); `"generateItems": {"count": N, "bytes": B, "seed": S}` on a
   step pushes N synthetic items of about B bytes each, the same ones for the same seed
   (`{"index": i, "seed": S, "payload": "..."}`), without a huge input. Both may also be
-  given at the top level: pushed after the last step.
+  given at the top level: pushed after the last step. `"logLines": N` on a step writes N
+  lines to the log (`Step S line L`) when it runs.
   It is pay-per-event for any event name, so that its runs can be charged without set-up.
 - `emulator~scripted-task`: a task of `emulator~scripted` with two short steps.
 """
@@ -83,6 +84,7 @@ class _Step:
     sleep_secs: float
     status_message: str | None
     items: _Items = _Items()
+    log_lines: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +141,11 @@ def parse_script(script_input: Any) -> _Script:
             raise ScriptError(f"Invalid input: steps[{index}].sleepSecs must be a number >= 0")
         if message is not None and not isinstance(message, str):
             raise ScriptError(f"Invalid input: steps[{index}].statusMessage must be a string")
-        steps.append(_Step(float(sleep_secs), message, _parse_items(f"steps[{index}].", step)))
+        log_lines = step.get("logLines", 0)
+        if not _whole(log_lines):
+            raise ScriptError(f"Invalid input: steps[{index}].logLines must be a whole number")
+        items = _parse_items(f"steps[{index}].", step)
+        steps.append(_Step(float(sleep_secs), message, items, log_lines))
     outcome = script_input.get("outcome", "SUCCEEDED")
     if outcome not in _OUTCOMES:
         raise ScriptError("Invalid input: 'outcome' must be 'SUCCEEDED' or 'FAILED'")
@@ -193,11 +199,15 @@ async def _push(ctx: ActorContext, items: _Items) -> None:
 async def scripted(ctx: ActorContext) -> None:
     """`emulator~scripted`: each step sleeps, then sets its status message."""
     script = parse_script(ctx.input)
-    for step in script.steps:
+    for number, step in enumerate(script.steps):
         if await ctx.sleep(step.sleep_secs):
             return  # asked to stop (abort or timeout): stop promptly
         if step.status_message is not None:
             ctx.set_status_message(step.status_message)
+        for line in range(step.log_lines):
+            ctx.log(f"Step {number} line {line}")
+            if line % _GENERATE_CHUNK == _GENERATE_CHUNK - 1:
+                await asyncio.sleep(0)  # let the log's readers in
         await _push(ctx, step.items)
     await _push(ctx, script.items)
     if script.has_output:

@@ -62,6 +62,20 @@ def reset_connection(request: web.Request) -> None:
     transport.abort()
 
 
+async def write_stream(request: web.Request, response: web.StreamResponse, data: bytes) -> bool:
+    """Write a chunk of a streamed answer; under the `reset_after` fault, half of it and then
+    reset the connection, mid-stream (even mid-line): False then, and the stream is over."""
+    pending = _ANSWER_FAULT.get()
+    if pending is not None and pending[0] is FaultKind.RESET_AFTER:
+        _ANSWER_FAULT.set(None)
+        await response.write(data[: len(data) // 2])
+        await asyncio.sleep(0.01)  # let the half go out before the reset drops it
+        reset_connection(request)
+        return False
+    await response.write(data)
+    return True
+
+
 async def end_stream(request: web.Request, response: web.StreamResponse) -> None:
     """End a streamed answer: with its last chunk, or under the `truncate` fault by closing
     the connection without it, after what was sent so far."""
@@ -71,6 +85,10 @@ async def end_stream(request: web.Request, response: web.StreamResponse) -> None
         transport = request.transport
         if transport is not None:
             transport.close()  # flushes what was written, unlike abort()
+        return
+    if pending is not None and pending[0] is FaultKind.RESET_AFTER:  # nothing was written
+        _ANSWER_FAULT.set(None)
+        reset_connection(request)
         return
     await response.write_eof()
 
@@ -160,7 +178,8 @@ class FaultInjector:
         if kind is FaultKind.DELAY:
             _ANSWER_FAULT.set(None)
             await asyncio.sleep(delay_secs)
-        elif kind is FaultKind.RESET_AFTER:
+        elif kind is FaultKind.RESET_AFTER and isinstance(response, web.Response):
+            # (A stream is reset in the middle of its first chunk, by `write_stream`.)
             _ANSWER_FAULT.set(None)
             reset_connection(request)
         elif kind is FaultKind.TRUNCATE and isinstance(response, web.Response):

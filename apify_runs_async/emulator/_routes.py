@@ -23,7 +23,7 @@ from ._body import read_input, read_json_object
 from ._datasets import Dataset, dataset_response, items_response
 from ._errors import ApiError, invalid_input, json_body_response, json_response, not_found
 from ._faults import Endpoint
-from ._injection import end_stream
+from ._injection import end_stream, write_stream
 from ._runs import Run, RunList, RunMeta, RunOptions, Runs
 from ._shapes import run_body, runs_page
 from ._storage import JSON_CONTENT_TYPE, KeyValueStore, Record, is_json_content_type
@@ -404,8 +404,8 @@ async def get_log(request: web.Request) -> web.StreamResponse:
         while True:
             lines = run.log_lines[seen:]
             seen += len(lines)
-            if lines:
-                await response.write(_log_chunk(lines, raw=raw))
+            if lines and not await write_stream(request, response, _log_chunk(lines, raw=raw)):
+                return response  # cut off, as a fault asked
             if run.status.is_terminal or _platform(request).runs.closing:
                 break
             await run.wait_log(seen)

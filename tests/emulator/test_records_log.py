@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from apify_runs_async.emulator import ActorContext
+from apify_runs_async import ApifyRuns
+from apify_runs_async.emulator import ActorContext, ApifyEmulator
 
 from .support import Api, steps
 
@@ -220,3 +221,22 @@ async def test_a_lost_stream_resumes_by_skipping_the_bytes_read(api: Api) -> Non
     lines = received.decode().splitlines()
     assert len(lines) == len(set(lines))
     assert lines[-1].endswith("(exit code 0)")
+
+
+async def test_a_scripted_step_writes_log_lines(emulator: ApifyEmulator) -> None:
+    async with ApifyRuns(emulator.token, base_url=emulator.base_url) as client:
+        result = await client.call(
+            "emulator~scripted", {"steps": [{"logLines": 3}, {"logLines": 2}]}
+        )
+        log = await client.get_log(result.run)
+    written = [line.split(" ", 1)[1] for line in log.splitlines() if " line " in line]
+    assert written == [
+        "Step 0 line 0",
+        "Step 0 line 1",
+        "Step 0 line 2",
+        "Step 1 line 0",
+        "Step 1 line 1",
+    ]
+    async with ApifyRuns(emulator.token, base_url=emulator.base_url) as client:
+        bad = await client.call("emulator~scripted", {"steps": [{"logLines": -1}]})
+    assert bad.run.status == "FAILED"
