@@ -80,9 +80,17 @@ async def items(
     finally:
         if task is not None:
             task.cancel()
-            await asyncio.wait([task])  # waits without raising, even if the task failed
-            if not task.cancelled():
-                task.exception()  # retrieved: no "exception was never retrieved" warning
+            task.add_done_callback(_retrieve)
+            # Shielded: under a cancelled anyio scope every await would be cancelled again.
+            # The request is cancelled already, so this wait is short.
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait([task])  # waits without raising, even if the task failed
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Read a prefetch's outcome, so that a failure nobody waits for is not logged as lost."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _fetching(fetch: FetchPage, offset: int, size: int) -> asyncio.Task[ItemPage[Any]]:

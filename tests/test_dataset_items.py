@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, TypedDict
 
+import anyio
 import msgspec
 import pytest
 from aiohttp import web
@@ -314,3 +315,50 @@ async def test_bad_arguments_fail_before_any_request(
         if hasattr(result, "__await__"):
             await result
     assert counter.sent == []
+
+
+def _prefetches() -> set[asyncio.Task[Any]]:
+    return {
+        task
+        for task in asyncio.all_tasks()
+        if task.get_coro().__qualname__.startswith("Sender.")  # type: ignore[union-attr]
+    }
+
+
+async def test_the_next_page_is_fetched_while_the_caller_works(fake_api: FakeApi) -> None:
+    release = asyncio.Event()
+
+    async def reply(request: web.Request) -> web.StreamResponse:
+        offset = int(request.query["offset"])
+        if offset >= 4:
+            await release.wait()  # the third page waits: it is fetched, not yet answered
+        headers = {
+            "X-Apify-Pagination-Offset": str(offset),
+            "X-Apify-Pagination-Limit": "2",
+            "X-Apify-Pagination-Count": "2",
+            "X-Apify-Pagination-Total": "6",
+        }
+        return web.json_response([{"n": offset}, {"n": offset + 1}], headers=headers)
+
+    fake_api.reply = reply
+    async with ApifyRuns("t", base_url=fake_api.base_url) as client:
+        items = client.iterate_items("r1", chunk_size=2)
+        async with contextlib.aclosing(items):
+            assert await anext(items) == {"n": 0}
+            await asyncio.sleep(0.1)
+            assert [r.query["offset"] for r in fake_api.requests] == ["0", "2"]  # one ahead
+            assert [await anext(items) for _ in range(2)] == [{"n": 1}, {"n": 2}]
+            await asyncio.sleep(0.1)
+            assert len(fake_api.requests) == 3
+            assert len(_prefetches()) == 1
+        assert _prefetches() == set()  # closed while the third page was pending: cancelled
+        release.set()
+
+        # Cancelled from outside (an anyio scope) while the caller works: nothing left over.
+        release.clear()
+        with anyio.move_on_after(0.2):
+            async with contextlib.aclosing(client.iterate_items("r1", chunk_size=2)) as more:
+                async for _item in more:
+                    await asyncio.sleep(0.05)
+        assert _prefetches() == set()
+        release.set()
