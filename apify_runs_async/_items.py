@@ -23,8 +23,10 @@ from typing import Any, BinaryIO
 import anyio
 
 from . import _responses
+from ._errors import ApiError, ApifyError
 from ._http import Request
 from ._models import ItemPage, Run
+from ._retries import is_transient
 from ._sending import Sender
 
 FetchPage = Callable[[int, int], Awaitable[ItemPage[Any]]]
@@ -104,10 +106,8 @@ Destination = str | os.PathLike[str] | BinaryIO
 async def write(send: Sender, request: Request, to: Destination) -> int:
     """Stream the answer to `request` into the file at path `to`, or the binary stream `to`;
     the number of bytes written. A 2xx body is written as it arrives, never held whole."""
-    chunks = send.transport.stream(request, _responses.refuse)
+    chunks, first = await _opened(send, request)
     async with contextlib.aclosing(chunks):
-        # The first chunk before the file: an error (a missing run) leaves no empty file.
-        first = await anext(chunks, b"")
         written = len(first)
         if not isinstance(to, str | os.PathLike):
             to.write(first)
@@ -121,3 +121,21 @@ async def write(send: Sender, request: Request, to: Destination) -> int:
                 await file.write(chunk)
                 written += len(chunk)
     return written
+
+
+async def _opened(send: Sender, request: Request) -> tuple[AsyncGenerator[bytes, None], bytes]:
+    """The stream of the answer and its first chunk, tried again as `send.retries` says until
+    that chunk arrives: before it, nothing has been written. After it a failure is raised, as
+    the bytes written cannot be taken back. An error (a missing run) leaves no file behind."""
+    failures = 0
+    while True:
+        chunks = send.transport.stream(request, _responses.refuse)
+        try:
+            return chunks, await anext(chunks, b"")
+        except ApifyError as error:
+            await chunks.aclose()
+            failures += 1
+            if not is_transient(error) or failures >= send.retries.max_tries:
+                raise
+            retry_after = error.retry_after if isinstance(error, ApiError) else None
+            await anyio.sleep(send.retries.wait(failures, retry_after))

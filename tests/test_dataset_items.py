@@ -26,8 +26,8 @@ from apify_runs_async import (
     NotFoundError,
 )
 from apify_runs_async.emulator import EmulatorProcess
-from tests.fake_api import FakeApi, json_reply
-from tests.helpers import RequestCounter, script
+from tests.fake_api import FakeApi, error_reply, in_turn, json_reply
+from tests.helpers import FAST_RETRIES, RequestCounter, script
 
 pytestmark = pytest.mark.anyio
 
@@ -362,3 +362,22 @@ async def test_the_next_page_is_fetched_while_the_caller_works(fake_api: FakeApi
                     await asyncio.sleep(0.05)
         assert _prefetches() == set()
         release.set()
+
+
+@pytest.mark.client_options(retries=FAST_RETRIES)
+async def test_a_download_to_a_file_is_tried_again_until_its_first_byte(
+    fake_api: FakeApi, fake_client: ApifyRuns, tmp_path: Path
+) -> None:
+    async def export(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=b'{"a":1}\n', content_type="application/jsonl")
+
+    fake_api.reply = in_turn(error_reply(503, "server-error", "busy"), export)
+    path = tmp_path / "items.jsonl"
+    assert await fake_client.download_items("r1", format="jsonl", to=path) == 8
+    assert path.read_bytes() == b'{"a":1}\n'
+    assert len(fake_api.requests) == 2
+    fake_api.reply = error_reply(400, "invalid-input", "no")
+    with pytest.raises(BadRequestError):
+        await fake_client.download_items("r1", to=tmp_path / "not.json")
+    assert len(fake_api.requests) == 3  # not transient: one try
+    assert not (tmp_path / "not.json").exists()
