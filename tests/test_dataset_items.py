@@ -94,7 +94,9 @@ async def test_every_filter_reaches_the_api(fake_api: FakeApi) -> None:
             view="overview",
         )
         await client.dataset("d1").list_items(fields="x")
-    first, second = fake_api.requests
+        assert [item async for item in client.iterate_items("r2", omit="z", chunk_size=7)] == []
+        await client.dataset("d2").download_items(format="csv", unwind=["u"], skip_hidden=True)
+    first, second, third, fourth = fake_api.requests
     assert (first.method, first.path) == ("GET", "/v2/actor-runs/r1/dataset/items")
     assert first.query == {
         "offset": "3",
@@ -111,6 +113,14 @@ async def test_every_filter_reaches_the_api(fake_api: FakeApi) -> None:
     }
     assert second.path == "/v2/datasets/d1/items"
     assert second.query == {"fields": "x", "offset": "0"}
+    assert (third.path, third.query) == (
+        "/v2/actor-runs/r2/dataset/items",
+        {"omit": "z", "offset": "0", "limit": "7"},
+    )
+    assert (fourth.path, fourth.query) == (
+        "/v2/datasets/d2/items",
+        {"unwind": "u", "skipHidden": "true", "format": "csv"},
+    )
 
 
 async def test_filters_shape_the_items(client: ApifyRuns) -> None:
@@ -381,3 +391,14 @@ async def test_a_download_to_a_file_is_tried_again_until_its_first_byte(
         await fake_client.download_items("r1", to=tmp_path / "not.json")
     assert len(fake_api.requests) == 3  # not transient: one try
     assert not (tmp_path / "not.json").exists()
+
+
+async def test_following_through_rows_that_clean_drops(client: ApifyRuns) -> None:
+    # Steps that push only empty items: reads with rows behind them and no items in them.
+    steps: list[dict[str, Any]] = [
+        {"sleepSecs": 0.2, "pushItems": [{}, {}, {}] if step % 2 else [{"step": step}]}
+        for step in range(5)
+    ]
+    run = await client.start(ACTOR, {"steps": steps, "outcome": "SUCCEEDED"})
+    items = client.iterate_items(run, follow=True, poll_interval=0.1, chunk_size=2, clean=True)
+    assert [item async for item in items] == [{"step": 0}, {"step": 2}, {"step": 4}]
