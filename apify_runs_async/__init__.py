@@ -10,6 +10,7 @@
 from ._client import ApifyRuns
 from ._config import Timeouts
 from ._cool_down import CoolDown
+from ._dataset_handle import DatasetHandle
 from ._errors import (
     ApiError,
     ApifyConnectionError,
@@ -19,6 +20,7 @@ from ._errors import (
     ClientClosedError,
     ConflictError,
     ForbiddenError,
+    InvalidItemError,
     InvalidResponseError,
     NotFoundError,
     PaymentRequiredError,
@@ -35,6 +37,9 @@ from ._following import RunRef
 from ._models import (
     ActorChargeEvent,
     CallResult,
+    Dataset,
+    DatasetStats,
+    ItemPage,
     Metamorph,
     PricingInfo,
     PricingPerEvent,
@@ -52,7 +57,7 @@ from ._models import (
     TieredPrice,
 )
 from ._rate_limits import RateLimits
-from ._requests import JsonInput, RunInput, StartOptions, TaskStartOptions
+from ._requests import ItemFilters, JsonInput, RunInput, StartOptions, TaskStartOptions
 from ._retries import Retries
 from ._run_handle import RunHandle
 from ._status import (
@@ -80,9 +85,15 @@ __all__ = [
     "ClientClosedError",
     "ConflictError",
     "CoolDown",
+    "Dataset",
+    "DatasetHandle",
+    "DatasetStats",
     "ForbiddenError",
     "GeneralAccess",
+    "InvalidItemError",
     "InvalidResponseError",
+    "ItemFilters",
+    "ItemPage",
     "JsonInput",
     "KeyValueStore",
     "Metamorph",

@@ -8,26 +8,30 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import itertools
 import logging
-from collections.abc import AsyncGenerator, AsyncIterable, Coroutine, Iterable
+import os
+from collections.abc import AsyncGenerator, AsyncIterable, Coroutine, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, Unpack
+from typing import Any, Self, TypeVar, Unpack, overload
 
 import aiohttp
 import anyio
 
-from . import _following, _logs, _paging, _reconcile, _requests, _responses, _stores
+from . import _following, _items, _logs, _paging, _reconcile, _requests, _responses, _stores
 from . import _validation as check
 from ._config import USER_AGENT, Timeouts, resolve_base_url, resolve_token
 from ._cool_down import CoolDown
+from ._dataset_handle import DatasetHandle
 from ._errors import ClientClosedError, RunFailedError, run_not_found
 from ._following import RunRef, once_per_run, split_ref
 from ._http import BodyLimits, Request, Transport, check_borrowed, new_session
-from ._models import CallResult, Record, Run, RunList, RunSummary, StoredKey
+from ._items import Destination
+from ._models import CallResult, ItemPage, Record, Run, RunList, RunSummary, StoredKey
 from ._rate_limits import RateLimiter, RateLimits
-from ._requests import JsonInput, RunInput, StartOptions, TaskStartOptions
+from ._requests import ItemFilters, JsonInput, RunInput, StartOptions, TaskStartOptions
 from ._retries import Retries
 from ._run_handle import RunHandle
 from ._sending import ClosedSender, Sender
@@ -40,6 +44,8 @@ _LOG_TAIL_SECS = 5.0  # how long `call(log=...)` waits for a finished run's last
 DEFAULT_RATE_LIMITS = RateLimits()
 DEFAULT_COOL_DOWN = CoolDown()
 DEFAULT_RETRIES = Retries()
+
+T = TypeVar("T")
 
 
 class _State(enum.Enum):
@@ -333,6 +339,212 @@ class ApifyRuns:
         raises `NotFoundError`."""
         run_id = check.resource_id(split_ref(run)[0], "run")
         return await self._sender(retries)(_requests.get_log(run_id), _responses.text)
+
+    # --- Dataset items: a run's default dataset here, any dataset through `dataset(id)` -------
+
+    def dataset(self, dataset_id: str) -> DatasetHandle:
+        """A handle on one dataset, by its id: its items, and the dataset itself."""
+        return DatasetHandle(self, check.resource_id(dataset_id, "dataset_id"))
+
+    @overload
+    async def list_items(
+        self,
+        run: RunRef,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        retries: Retries | None = None,
+        **filters: Unpack[ItemFilters],
+    ) -> ItemPage[Any]: ...
+    @overload
+    async def list_items(
+        self,
+        run: RunRef,
+        *,
+        item_type: type[T],
+        offset: int = 0,
+        limit: int | None = None,
+        retries: Retries | None = None,
+        **filters: Unpack[ItemFilters],
+    ) -> ItemPage[T]: ...
+    async def list_items(
+        self,
+        run: RunRef,
+        *,
+        item_type: Any = Any,
+        offset: int = 0,
+        limit: int | None = None,
+        retries: Retries | None = None,
+        **filters: Unpack[ItemFilters],
+    ) -> ItemPage[Any]:
+        """One page of the items of the run's default dataset, from row `offset`, `limit` rows
+        at most (None: as many as the API gives), picked and shaped by `filters`.
+
+        Items are plain JSON values, or decoded into `item_type` (a msgspec Struct, a
+        TypedDict, a dataclass...); one that does not fit raises `InvalidItemError`. The
+        next page starts at `page.offset + page.count`, whatever `len(page.items)` is.
+
+        >>> page = await client.list_items(run, limit=100, clean=True)
+        >>> page.total, page.items[:3]
+        """
+        path = _requests.run_items_path(check.resource_id(split_ref(run)[0], "run"))
+        return await self._list_items(path, item_type, offset, limit, retries, filters)
+
+    @overload
+    def iterate_items(
+        self,
+        run: RunRef,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        chunk_size: int = 1000,
+        follow: bool = False,
+        poll_interval: float = 5.0,
+        retries: Retries | None = None,
+        **filters: Unpack[ItemFilters],
+    ) -> AsyncGenerator[Any, None]: ...
+    @overload
+    def iterate_items(
+        self,
+        run: RunRef,
+        *,
+        item_type: type[T],
+        offset: int = 0,
+        limit: int | None = None,
+        chunk_size: int = 1000,
+        follow: bool = False,
+        poll_interval: float = 5.0,
+        retries: Retries | None = None,
+        **filters: Unpack[ItemFilters],
+    ) -> AsyncGenerator[T, None]: ...
+    def iterate_items(
+        self,
+        run: RunRef,
+        *,
+        item_type: Any = Any,
+        offset: int = 0,
+        limit: int | None = None,
+        chunk_size: int = 1000,
+        follow: bool = False,
+        poll_interval: float = 5.0,
+        retries: Retries | None = None,
+        **filters: Unpack[ItemFilters],
+    ) -> AsyncGenerator[Any, None]:
+        """Every item of the run's default dataset, `chunk_size` rows a request, the next page
+        fetched while you work on this one; `limit` (None: all) bounds the rows read.
+
+        With `follow=True` it reads while the run is live: new items arrive at most
+        `poll_interval` seconds late, and it ends once the run is terminal and every item
+        has been read. Each item is yielded once, in order.
+
+        >>> async for item in client.iterate_items(run, item_type=Product, follow=True):
+        ...     print(item.url)
+        """
+        run_id = check.resource_id(split_ref(run)[0], "run")
+        path = _requests.run_items_path(run_id)
+        watched = run_id if check.flag(follow, "follow") else None
+        return self._iterate_items(
+            path, item_type, offset, limit, chunk_size, watched, poll_interval, retries, filters
+        )
+
+    @overload
+    async def download_items(
+        self,
+        run: RunRef,
+        *,
+        format: str = "json",
+        to: None = None,
+        retries: Retries | None = None,
+        **filters: Unpack[ItemFilters],
+    ) -> bytes: ...
+    @overload
+    async def download_items(
+        self,
+        run: RunRef,
+        *,
+        format: str = "json",
+        to: Destination,
+        retries: Retries | None = None,
+        **filters: Unpack[ItemFilters],
+    ) -> int: ...
+    async def download_items(
+        self,
+        run: RunRef,
+        *,
+        format: str = "json",
+        to: Destination | None = None,
+        retries: Retries | None = None,
+        **filters: Unpack[ItemFilters],
+    ) -> bytes | int:
+        """The run's default dataset exported as `json`, `jsonl` or `csv`: as bytes, or written
+        to `to` (a file path, or a binary stream), then the number of bytes written.
+
+        >>> await client.download_items(run, format="csv", to="items.csv")
+        """
+        path = _requests.run_items_path(check.resource_id(split_ref(run)[0], "run"))
+        return await self._download_items(path, format, to, retries, filters)
+
+    async def _list_items(
+        self,
+        path: str,
+        item_type: Any,
+        offset: int,
+        limit: int | None,
+        retries: Retries | None,
+        filters: Mapping[str, Any],
+    ) -> ItemPage[Any]:
+        read = functools.partial(_responses.item_page, decoders=_responses.item_decoders(item_type))
+        request = _requests.list_items(path, _requests.item_params(filters), offset, limit)
+        return await self._sender(retries)(request, read)
+
+    def _iterate_items(
+        self,
+        path: str,
+        item_type: Any,
+        offset: int,
+        limit: int | None,
+        chunk_size: int,
+        run_id: str | None,
+        poll_interval: float,
+        retries: Retries | None,
+        filters: Mapping[str, Any],
+    ) -> AsyncGenerator[Any, None]:
+        """`iterate_items` of the items at `path`; `run_id`: the run to follow, if any."""
+        read = functools.partial(_responses.item_page, decoders=_responses.item_decoders(item_type))
+        params = _requests.item_params(filters)
+        check.positive_int(chunk_size, "chunk_size")
+        if limit is not None:
+            check.positive_int(limit, "limit")
+        _requests.list_items(path, params, offset, chunk_size)  # checked before any request
+        send = self._sender(retries)
+        poll = None
+        if run_id is not None:
+            if not 0 < check.non_negative(poll_interval, "poll_interval") <= check.MAX_WAIT_SECS:
+                raise ValueError(f"poll_interval must be over 0, at most 60 s: {poll_interval!r}")
+            if params.get("desc") == "true":
+                raise ValueError("follow=True reads items as they are added: not with desc")
+            poll = functools.partial(send, _requests.poll_run(run_id, 0), _responses.run_or_none)
+
+        def fetch(at: int, size: int) -> Coroutine[Any, Any, ItemPage[Any]]:
+            return send(_requests.list_items(path, params, at, size), read)
+
+        return _items.items(fetch, offset, limit, chunk_size, poll, poll_interval)
+
+    async def _download_items(
+        self,
+        path: str,
+        item_format: str,
+        to: Destination | None,
+        retries: Retries | None,
+        filters: Mapping[str, Any],
+    ) -> bytes | int:
+        request = _requests.download_items(path, _requests.item_params(filters), item_format)
+        send = self._sender(retries)
+        if to is None:
+            return await send(request, _responses.content)
+        if not isinstance(to, str | os.PathLike) and not callable(getattr(to, "write", None)):
+            raise TypeError(f"to must be a file path or a binary stream, not {type(to).__name__}")
+        return await _items.write(send, request, to)  # streamed: not retried once it began
 
     async def charge(
         self,

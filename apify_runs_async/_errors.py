@@ -16,7 +16,8 @@
     │   ├── ApifyConnectionError     the connection failed or dropped
     │   └── ApifyTimeoutError        a connect or read timeout (also a TimeoutError)
     ├── InvalidResponseError       a response body that is not the JSON it should be
-    │   └── ResponseTooLargeError    a response body over the client's size cap
+    │   ├── ResponseTooLargeError    a response body over the client's size cap
+    │   └── InvalidItemError         a dataset item that does not fit the `item_type` asked for
     ├── UncertainOutcomeError      a start, metamorph, reboot or resurrect may or may not
     │                              have happened, and the client could not find out which
     └── RunFailedError             call(raise_on_failure=True): the run FAILED, ABORTED...
@@ -41,6 +42,7 @@ __all__ = [
     "ClientClosedError",
     "ConflictError",
     "ForbiddenError",
+    "InvalidItemError",
     "InvalidResponseError",
     "NotFoundError",
     "PaymentRequiredError",
@@ -213,6 +215,22 @@ class InvalidResponseError(_RequestError):
 
 class ResponseTooLargeError(InvalidResponseError):
     """The response body is over the client's cap (`max_response_bytes`), so it was refused."""
+
+
+class InvalidItemError(InvalidResponseError):
+    """A dataset item that does not fit the `item_type` it was to be decoded into.
+
+    `index` is the item's position in the dataset, counted as the page was read (from its
+    `offset`, in its order); `excerpt` is the start of the item.
+    """
+
+    def __init__(
+        self, method: str, path: str, *, status: int, index: int, reason: str, excerpt: str
+    ) -> None:
+        self.index = index
+        super().__init__(
+            method, path, status=status, reason=f"has item {index}, which {reason}", excerpt=excerpt
+        )
 
 
 class UncertainOutcomeError(_RequestError):

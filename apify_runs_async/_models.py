@@ -20,6 +20,9 @@ from . import _status
 __all__ = [
     "ActorChargeEvent",
     "CallResult",
+    "Dataset",
+    "DatasetStats",
+    "ItemPage",
     "Metamorph",
     "PricingInfo",
     "PricingPerEvent",
@@ -283,6 +286,54 @@ class CallResult(msgspec.Struct, frozen=True, gc=False):
     output: Record | None
 
 
+# --- Datasets ---------------------------------------------------------------------------------
+
+
+class DatasetStats(_Model):
+    read_count: int | None = None
+    write_count: int | None = None
+    storage_bytes: int | None = None
+
+
+class Dataset(_Model):
+    """A dataset (`GET /v2/datasets/{id}`): its counts and where it came from."""
+
+    id: str
+    item_count: int
+    created_at: datetime | None = None
+    modified_at: datetime | None = None
+    accessed_at: datetime | None = None
+    name: str | None = None
+    user_id: str | None = None
+    clean_item_count: int | None = None
+    act_id: str | None = None
+    act_run_id: str | None = None
+    general_access: str | None = None
+    items_public_url: str | None = None
+    console_url: str | None = None
+    stats: DatasetStats | None = None
+
+
+ItemT = TypeVar("ItemT")
+
+
+class ItemPage(msgspec.Struct, Generic[ItemT], frozen=True, gc=False):
+    """One page of dataset items, with the API's `X-Apify-Pagination-*` figures.
+
+    `count` is the number of rows the page read from `offset`, not `len(items)`: filters
+    (`clean`, `skip_empty`, `skip_hidden`) may drop rows and `unwind` may split them. The next
+    page starts at `offset + count`. `limit` is the limit the API applied (999999999999 when
+    none was asked for).
+    """
+
+    items: list[ItemT]
+    total: int
+    offset: int
+    limit: int
+    count: int
+    desc: bool
+
+
 # --- Response envelopes, and their decoders (built once) ---------------------------------------
 
 T = TypeVar("T")
@@ -364,3 +415,4 @@ run_response_decoder = msgspec.json.Decoder(DataEnvelope[Run])
 run_list_decoder = msgspec.json.Decoder(DataEnvelope[RunList])
 error_response_decoder = msgspec.json.Decoder(ErrorEnvelope)
 key_list_decoder = msgspec.json.Decoder(DataEnvelope[KeyList])
+dataset_response_decoder = msgspec.json.Decoder(DataEnvelope[Dataset])

@@ -285,6 +285,101 @@ def _moment(value: datetime | None, name: str) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# --- Dataset items ----------------------------------------------------------------------------
+
+ITEM_FORMATS = ("json", "jsonl", "csv")
+
+
+class ItemFilters(TypedDict, total=False):
+    """How dataset items are picked and shaped: `list_items`, `iterate_items`,
+    `download_items`. None is the same as not giving the option.
+
+    `fields` and `omit` keep or drop fields; `unwind` spreads an array (or object) field into
+    items of their own; `flatten` turns nested objects into `a.b` fields; `clean` skips empty
+    items and hidden (`#`) fields, as `skip_empty` and `skip_hidden` do one each; `desc`
+    reads newest first; `view` picks a view of the dataset's schema.
+    """
+
+    fields: str | Sequence[str] | None
+    omit: str | Sequence[str] | None
+    unwind: str | Sequence[str] | None
+    flatten: str | Sequence[str] | None
+    clean: bool | None
+    desc: bool | None
+    skip_empty: bool | None
+    skip_hidden: bool | None
+    view: str | None
+
+
+_ITEM_FILTERS = frozenset(ItemFilters.__annotations__)
+
+
+def dataset_path(dataset_id: str) -> str:
+    return f"/v2/datasets/{check.resource_id(dataset_id, 'dataset_id')}"
+
+
+def run_dataset_path(run_id: str) -> str:
+    """A run's default dataset, which the API serves under the run."""
+    return f"{run_path(run_id)}/dataset"
+
+
+def run_items_path(run_id: str) -> str:
+    return f"{run_dataset_path(run_id)}/items"
+
+
+def get_dataset(dataset_id: str) -> Request:
+    return Request("GET", dataset_path(dataset_id))
+
+
+def item_params(filters: Mapping[str, Any]) -> dict[str, str]:
+    """The filters as the API names them, each checked (misspelt ones as keywords are)."""
+    for name in filters:
+        if name not in _ITEM_FILTERS:
+            raise TypeError(f"got an unexpected keyword argument {name!r}")
+    return _query(
+        fields=_names(filters.get("fields"), "fields"),
+        omit=_names(filters.get("omit"), "omit"),
+        unwind=_names(filters.get("unwind"), "unwind"),
+        flatten=_names(filters.get("flatten"), "flatten"),
+        clean=_flag(filters.get("clean"), "clean"),
+        desc=_flag(filters.get("desc"), "desc"),
+        skipEmpty=_flag(filters.get("skip_empty"), "skip_empty"),
+        skipHidden=_flag(filters.get("skip_hidden"), "skip_hidden"),
+        view=_tag(filters.get("view"), "view"),
+    )
+
+
+def list_items(
+    items_path: str, params: Mapping[str, str], offset: int, limit: int | None
+) -> Request:
+    """A page of items (JSON) at `items_path`, with checked `item_params`."""
+    query = dict(params)
+    query["offset"] = str(check.non_negative_int(offset, "offset"))
+    if limit is not None:
+        query["limit"] = str(check.positive_int(limit, "limit"))
+    # Items may be many and large: a page may be as large as a record.
+    return Request("GET", items_path, query, record_read=True)
+
+
+def download_items(items_path: str, params: Mapping[str, str], item_format: str) -> Request:
+    """Every item at `items_path` in `item_format` (json, jsonl or csv)."""
+    if item_format not in ITEM_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(ITEM_FORMATS)}, got {item_format!r}")
+    return Request("GET", items_path, {**params, "format": item_format}, record_read=True)
+
+
+def _names(value: str | Iterable[str] | None, name: str) -> str | None:
+    """Field names, one or several: the API takes them comma-separated."""
+    if value is None:
+        return None
+    if not isinstance(value, str | Iterable):
+        raise TypeError(f"{name} must be a str or a list of them, not {type(value).__name__}")
+    names = [value] if isinstance(value, str) else list(value)
+    if not names:
+        raise ValueError(f"{name} must name at least one field")
+    return ",".join(check.tag(field, name) for field in names)
+
+
 # --- Parts of requests ------------------------------------------------------------------------
 
 

@@ -5,20 +5,30 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import NoReturn, TypeVar
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 import msgspec
 from multidict import istr
 
 from . import _validation as check
-from ._errors import ApiError, InvalidResponseError, api_error, excerpt, shortened
+from ._errors import (
+    ApiError,
+    InvalidItemError,
+    InvalidResponseError,
+    api_error,
+    excerpt,
+    shortened,
+)
 from ._http import Request, Response
 from ._models import (
     DataEnvelope,
+    Dataset,
+    ItemPage,
     KeyList,
     Record,
     Run,
     RunList,
+    dataset_response_decoder,
     error_response_decoder,
     key_list_decoder,
     run_list_decoder,
@@ -190,10 +200,118 @@ def text(request: Request, response: Response) -> str:
     return response.body.decode("utf-8", errors="replace")
 
 
+def content(request: Request, response: Response) -> bytes:
+    """A body as it is (an export of dataset items); raises the matching error otherwise."""
+    if not 200 <= response.status < 300:
+        raise error_for(request, response)
+    return response.body
+
+
 def no_content(request: Request, response: Response) -> None:
     """Success without data (delete); raises the matching error otherwise."""
     if not _is_success(response):
         raise error_for(request, response)
+
+
+def dataset(request: Request, response: Response) -> Dataset:
+    """The `Dataset` in a successful response; raises the matching error otherwise."""
+    return _data(request, response, dataset_response_decoder, "a dataset")
+
+
+def dataset_or_none(request: Request, response: Response) -> Dataset | None:
+    """Like `dataset`, but None where the API says the dataset does not exist."""
+    if response.status == 404 and _is_missing(response):
+        return None
+    return dataset(request, response)
+
+
+class ItemDecoders(NamedTuple):
+    """The decoders of a page of items of one type: all at once, and one by one (to name the
+    item that does not fit)."""
+
+    name: str
+    page: msgspec.json.Decoder[list[Any]]
+    item: msgspec.json.Decoder[Any]
+
+
+_item_decoders: dict[object, ItemDecoders] = {}
+_raw_items = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def item_decoders(item_type: object) -> ItemDecoders:
+    """The decoders for `item_type` (a Struct, TypedDict, dataclass... or `Any` for plain JSON),
+    built once per type. A type msgspec cannot decode into raises `TypeError`."""
+    decoders = _item_decoders.get(item_type)
+    if decoders is None:
+        try:
+            page = msgspec.json.Decoder(list[item_type])  # type: ignore[valid-type]
+            item = msgspec.json.Decoder(item_type)
+        except TypeError as exc:
+            raise TypeError(f"item_type {item_type!r} cannot be decoded into: {exc}") from None
+        name = getattr(item_type, "__name__", repr(item_type))
+        decoders = _item_decoders[item_type] = ItemDecoders(name, page, item)
+    return decoders
+
+
+_PAGINATION = tuple(
+    istr(f"X-Apify-Pagination-{name}") for name in ("Offset", "Limit", "Count", "Total")
+)
+_DESC = istr("X-Apify-Pagination-Desc")
+
+
+def item_page(request: Request, response: Response, decoders: ItemDecoders) -> ItemPage[Any]:
+    """A page of dataset items, with its pagination headers; raises the matching error
+    otherwise (`InvalidItemError` names an item that does not fit the type)."""
+    if not 200 <= response.status < 300:
+        raise error_for(request, response)
+    figures = []
+    for header in _PAGINATION:
+        value = response.headers.get(header, "")
+        if not (value.isdigit() and value.isascii()):
+            raise _invalid(request, response, f"has {header} {value!r}, not a whole number")
+        figures.append(int(value))
+    offset, limit, count, total = figures
+    desc = response.headers.get(_DESC, "false").lower() == "true"
+    try:
+        items = decoders.page.decode(response.body)
+    except msgspec.ValidationError as exc:
+        raise _bad_item(request, response, decoders, offset, total, desc) or _invalid(
+            request, response, f"is not a list of items ({exc})"
+        ) from None
+    except ValueError:  # msgspec.DecodeError, or UnicodeDecodeError for invalid UTF-8
+        raise _invalid(request, response, "is not valid JSON") from None
+    except RecursionError:
+        raise _invalid(request, response, "is nested too deeply") from None
+    return ItemPage(items, total=total, offset=offset, limit=limit, count=count, desc=desc)
+
+
+def _bad_item(
+    request: Request,
+    response: Response,
+    decoders: ItemDecoders,
+    offset: int,
+    total: int,
+    desc: bool,
+) -> InvalidItemError | None:
+    """The error naming the first item that does not fit, found by decoding one at a time."""
+    try:
+        raws = _raw_items.decode(response.body)
+    except msgspec.ValidationError:
+        return None  # not a list at all
+    for position, raw in enumerate(raws):
+        try:
+            decoders.item.decode(raw)
+        except msgspec.ValidationError as exc:
+            index = total - 1 - (offset + position) if desc else offset + position
+            return InvalidItemError(
+                request.method,
+                request.path,
+                status=response.status,
+                index=index,
+                reason=f"is not a {decoders.name} ({exc})",
+                excerpt=excerpt(bytes(raw)),
+            )
+    return None
 
 
 def _invalid(request: Request, response: Response, reason: str) -> InvalidResponseError:

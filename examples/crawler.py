@@ -5,7 +5,8 @@ to `call_many` as results come in, and at most `CONCURRENCY` runs go at once.
 
 Runs against an in-process Apify emulator with a stand-in crawler Actor, unless APIFY_TOKEN is
 set: then against the real API with the Actor named by $CRAWLER_ACTOR, which must take
-`{"urls": [...]}` and store `[{"url": ..., "title": ...}, ...]` as its OUTPUT.
+`{"urls": [...]}` and push `{"url": ..., "title": ..., "links": [...]}` to its dataset, one
+item per page. The items are read as typed `Page` Structs.
 
     python examples/crawler.py
 """
@@ -18,6 +19,8 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
+
 from apify_runs_async import ApifyRuns, RunStatus
 from apify_runs_async.emulator import ActorContext, ApifyEmulator
 
@@ -27,22 +30,28 @@ CONCURRENCY = 4
 MAX_PAGES = 40
 
 
+class Page(msgspec.Struct):
+    """A dataset item of the crawler Actor; fields it has beyond these are ignored."""
+
+    url: str
+    title: str
+    links: list[str] = []
+
+
 async def page_titles(ctx: ActorContext) -> None:
     """The stand-in crawler Actor: "fetches" each URL and reports its title and links."""
     urls = ctx.input["urls"] if isinstance(ctx.input, dict) else []
-    pages = []
     for done, url in enumerate(urls, 1):
         if await ctx.sleep(0.2):  # aborted or timing out
             return
         ctx.set_status_message(f"Crawled {done} of {len(urls)} pages")
-        pages.append(
+        ctx.push_data(
             {
                 "url": url,
                 "title": f"Page {url.rsplit('/', 1)[-1]}",
                 "links": [f"{url}/{n}" for n in range(2)],
             }
         )
-    ctx.set_record("OUTPUT", pages)
 
 
 @contextlib.asynccontextmanager
@@ -70,14 +79,14 @@ async def crawl() -> None:
         client.call_many(actor, batches(SEEDS), concurrency=CONCURRENCY) as results,
     ):
         async for index, result in results:
-            pages = result.output.json() if result.output else []
+            pages = [page async for page in client.iterate_items(result.run, item_type=Page)]
             print(f"batch {index}: {result.run.status}, {len(pages)} pages")
             if result.run.status != RunStatus.SUCCEEDED:
                 continue
             found = []
             for page in pages:
-                print(f"    {page['title']:<12} {page['url']}")
-                for link in page["links"]:
+                print(f"    {page.title:<12} {page.url}")
+                for link in page.links:
                     if link not in seen and len(seen) < MAX_PAGES:
                         seen.add(link)
                         found.append(link)
