@@ -46,6 +46,7 @@ def bench(session: nox.Session) -> None:
         "emulator_cpu",
         "follow",
         "log_stream",
+        "dataset_items",
     ):
         session.run("python", f"benchmarks/{script}.py")
     session.run("python", "benchmarks/many_runs.py")

@@ -117,8 +117,13 @@ def main() -> None:
         assert cell["items"] == size, (reader, size, cell["items"])
         rate = size / cell["secs"]
         rows.append(
-            [reader, f"{size:,}", f"{rate:,.0f}", f"{cell['cpu_us_per_item']:.2f}",
-             f"{cell['rss_growth_mb']:.1f}"]
+            [
+                reader,
+                f"{size:,}",
+                f"{rate:,.0f}",
+                f"{cell['cpu_us_per_item']:.2f}",
+                f"{cell['rss_growth_mb']:.1f}",
+            ]
         )
     print(table(rows, ["reader", "items", "items/s", "client CPU µs/item", "RSS growth MB"]))
     big = args.items
