@@ -6,37 +6,32 @@ and sent by `_sending.Sender` under the operation's rule from `_reconcile.py`.
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import functools
 import itertools
 import logging
-import os
-from collections.abc import AsyncGenerator, AsyncIterable, Coroutine, Iterable, Mapping
-from datetime import datetime
+from collections.abc import AsyncGenerator, AsyncIterable, Coroutine, Iterable
 from types import TracebackType
-from typing import Any, Self, TypeVar, Unpack, overload
+from typing import Any, Self, TypeVar, Unpack
 
 import aiohttp
 import anyio
 
-from . import _following, _items, _logs, _paging, _reconcile, _requests, _responses, _stores
+from . import _following, _logs, _reconcile, _requests, _responses
 from . import _validation as check
 from ._config import USER_AGENT, Timeouts, resolve_base_url, resolve_token
 from ._cool_down import CoolDown
-from ._dataset_handle import DatasetHandle
 from ._errors import ClientClosedError, RunFailedError, run_not_found
 from ._following import RunRef, once_per_run, split_ref
 from ._http import BodyLimits, Request, Transport, check_borrowed, new_session
-from ._items import Destination
-from ._models import CallResult, ItemPage, Record, Run, RunList, RunSummary, StoredKey
+from ._models import CallResult, Run
 from ._rate_limits import RateLimiter, RateLimits
-from ._requests import ItemFilters, JsonInput, RunInput, StartOptions, TaskStartOptions
+from ._requests import JsonInput, RunInput, StartOptions, TaskStartOptions
 from ._retries import Retries
 from ._run_handle import RunHandle
+from ._run_lists import RunLists
+from ._run_outputs import RunOutputs
 from ._sending import ClosedSender, Sender
 from ._status import RunStatus
-from ._stores import KeyValueStore
 from ._streams import Emit, RunStream
 
 _LOG_TAIL_SECS = 5.0  # how long `call(log=...)` waits for a finished run's last log lines
@@ -54,7 +49,7 @@ class _State(enum.Enum):
     CLOSED = "closed"
 
 
-class ApifyRuns:
+class ApifyRuns(RunOutputs, RunLists):
     """An async client for Apify Actor runs.
 
     >>> async with ApifyRuns() as client:
@@ -301,385 +296,6 @@ class ApifyRuns:
         If a try in doubt did delete it, the 404 of a retry counts as done."""
         request = _requests.delete(run_id)
         await self._sender(retries)(request, _responses.no_content, _reconcile.Delete())
-
-    # --- What runs produce ---------------------------------------------------------------------
-
-    async def get_record(
-        self, run: RunRef, key: str = "OUTPUT", *, retries: Retries | None = None
-    ) -> Record | None:
-        """A record of the run's default key-value store (`OUTPUT` by default); None if the
-        store has no such key. A run that does not exist raises `NotFoundError`."""
-        store = _requests.run_store(check.resource_id(split_ref(run)[0], "run"))
-        return await _stores.get_record(self._sender(retries), store, key)
-
-    async def record_exists(self, run: RunRef, key: str, *, retries: Retries | None = None) -> bool:
-        """Whether the run's default key-value store has `key`, without reading the record.
-        A run that does not exist raises `NotFoundError`."""
-        store = _requests.run_store(check.resource_id(split_ref(run)[0], "run"))
-        return await _stores.record_exists(self._sender(retries), store, key)
-
-    def iterate_keys(
-        self, run: RunRef, *, prefix: str | None = None, retries: Retries | None = None
-    ) -> AsyncGenerator[StoredKey, None]:
-        """Every key of the run's default key-value store (that starts with `prefix`), in
-        key order, with the size of its record.
-
-        >>> async for stored in client.iterate_keys(run, prefix="screenshot-"):
-        ...     print(stored.key, stored.size)
-        """
-        store = _requests.run_store(check.resource_id(split_ref(run)[0], "run"))
-        return _stores.keys(self._sender(retries), store, prefix)
-
-    def key_value_store(self, store_id: str) -> KeyValueStore:
-        """A key-value store given by its id, with the record methods bound to it."""
-        return KeyValueStore(self, store_id)
-
-    async def get_log(self, run: RunRef, *, retries: Retries | None = None) -> str:
-        """The run's log as text, as far as it has been written. A run that does not exist
-        raises `NotFoundError`."""
-        run_id = check.resource_id(split_ref(run)[0], "run")
-        return await self._sender(retries)(_requests.get_log(run_id), _responses.text)
-
-    # --- Dataset items: a run's default dataset here, any dataset through `dataset(id)` -------
-
-    def dataset(self, dataset_id: str) -> DatasetHandle:
-        """A handle on one dataset, by its id: its items, and the dataset itself."""
-        return DatasetHandle(self, check.resource_id(dataset_id, "dataset_id"))
-
-    @overload
-    async def list_items(
-        self,
-        run: RunRef,
-        *,
-        offset: int = 0,
-        limit: int | None = None,
-        retries: Retries | None = None,
-        **filters: Unpack[ItemFilters],
-    ) -> ItemPage[Any]: ...
-    @overload
-    async def list_items(
-        self,
-        run: RunRef,
-        *,
-        item_type: type[T],
-        offset: int = 0,
-        limit: int | None = None,
-        retries: Retries | None = None,
-        **filters: Unpack[ItemFilters],
-    ) -> ItemPage[T]: ...
-    async def list_items(
-        self,
-        run: RunRef,
-        *,
-        item_type: Any = Any,
-        offset: int = 0,
-        limit: int | None = None,
-        retries: Retries | None = None,
-        **filters: Unpack[ItemFilters],
-    ) -> ItemPage[Any]:
-        """One page of the items of the run's default dataset, from row `offset`, `limit` rows
-        at most (None: as many as the API gives), picked and shaped by `filters`.
-
-        Items are plain JSON values, or decoded into `item_type` (a msgspec Struct, a
-        TypedDict, a dataclass...); one that does not fit raises `InvalidItemError`. The
-        next page starts at `page.offset + page.count`, whatever `len(page.items)` is.
-
-        >>> page = await client.list_items(run, limit=100, clean=True)
-        >>> page.total, page.items[:3]
-        """
-        path = _requests.run_items_path(check.resource_id(split_ref(run)[0], "run"))
-        return await self._list_items(path, item_type, offset, limit, retries, filters)
-
-    @overload
-    def iterate_items(
-        self,
-        run: RunRef,
-        *,
-        offset: int = 0,
-        limit: int | None = None,
-        chunk_size: int = 1000,
-        follow: bool = False,
-        poll_interval: float = 5.0,
-        retries: Retries | None = None,
-        **filters: Unpack[ItemFilters],
-    ) -> AsyncGenerator[Any, None]: ...
-    @overload
-    def iterate_items(
-        self,
-        run: RunRef,
-        *,
-        item_type: type[T],
-        offset: int = 0,
-        limit: int | None = None,
-        chunk_size: int = 1000,
-        follow: bool = False,
-        poll_interval: float = 5.0,
-        retries: Retries | None = None,
-        **filters: Unpack[ItemFilters],
-    ) -> AsyncGenerator[T, None]: ...
-    def iterate_items(
-        self,
-        run: RunRef,
-        *,
-        item_type: Any = Any,
-        offset: int = 0,
-        limit: int | None = None,
-        chunk_size: int = 1000,
-        follow: bool = False,
-        poll_interval: float = 5.0,
-        retries: Retries | None = None,
-        **filters: Unpack[ItemFilters],
-    ) -> AsyncGenerator[Any, None]:
-        """Every item of the run's default dataset, `chunk_size` rows a request, the next page
-        fetched while you work on this one; `limit` (None: all) bounds the rows read.
-
-        With `follow=True` it reads while the run is live: new items arrive at most
-        `poll_interval` seconds late, and it ends once the run is terminal and every item
-        has been read. Each item is yielded once, in order.
-
-        >>> async for item in client.iterate_items(run, item_type=Product, follow=True):
-        ...     print(item.url)
-        """
-        run_id = check.resource_id(split_ref(run)[0], "run")
-        path = _requests.run_items_path(run_id)
-        watched = run_id if check.flag(follow, "follow") else None
-        return self._iterate_items(
-            path, item_type, offset, limit, chunk_size, watched, poll_interval, retries, filters
-        )
-
-    @overload
-    async def download_items(
-        self,
-        run: RunRef,
-        *,
-        format: str = "json",
-        to: None = None,
-        retries: Retries | None = None,
-        **filters: Unpack[ItemFilters],
-    ) -> bytes: ...
-    @overload
-    async def download_items(
-        self,
-        run: RunRef,
-        *,
-        format: str = "json",
-        to: Destination,
-        retries: Retries | None = None,
-        **filters: Unpack[ItemFilters],
-    ) -> int: ...
-    async def download_items(
-        self,
-        run: RunRef,
-        *,
-        format: str = "json",
-        to: Destination | None = None,
-        retries: Retries | None = None,
-        **filters: Unpack[ItemFilters],
-    ) -> bytes | int:
-        """The run's default dataset exported as `json`, `jsonl` or `csv`: as bytes, or written
-        to `to` (a file path, or a binary stream), then the number of bytes written.
-
-        >>> await client.download_items(run, format="csv", to="items.csv")
-        """
-        path = _requests.run_items_path(check.resource_id(split_ref(run)[0], "run"))
-        return await self._download_items(path, format, to, retries, filters)
-
-    async def _list_items(
-        self,
-        path: str,
-        item_type: Any,
-        offset: int,
-        limit: int | None,
-        retries: Retries | None,
-        filters: Mapping[str, Any],
-    ) -> ItemPage[Any]:
-        read = functools.partial(_responses.item_page, decoders=_responses.item_decoders(item_type))
-        request = _requests.list_items(path, _requests.item_params(filters), offset, limit)
-        return await self._sender(retries)(request, read)
-
-    def _iterate_items(
-        self,
-        path: str,
-        item_type: Any,
-        offset: int,
-        limit: int | None,
-        chunk_size: int,
-        run_id: str | None,
-        poll_interval: float,
-        retries: Retries | None,
-        filters: Mapping[str, Any],
-    ) -> AsyncGenerator[Any, None]:
-        """`iterate_items` of the items at `path`; `run_id`: the run to follow, if any."""
-        read = functools.partial(_responses.item_page, decoders=_responses.item_decoders(item_type))
-        params = _requests.item_params(filters)
-        check.positive_int(chunk_size, "chunk_size")
-        if limit is not None:
-            check.positive_int(limit, "limit")
-        _requests.list_items(path, params, offset, chunk_size)  # checked before any request
-        send = self._sender(retries)
-        poll = None
-        if run_id is not None:
-            if not 0 < check.non_negative(poll_interval, "poll_interval") <= check.MAX_WAIT_SECS:
-                raise ValueError(f"poll_interval must be over 0, at most 60 s: {poll_interval!r}")
-            if params.get("desc") == "true":
-                raise ValueError("follow=True reads items as they are added: not with desc")
-            poll = functools.partial(send, _requests.poll_run(run_id, 0), _responses.run_or_none)
-
-        def fetch(at: int, size: int) -> Coroutine[Any, Any, ItemPage[Any]]:
-            return send(_requests.list_items(path, params, at, size), read)
-
-        return _items.items(fetch, offset, limit, chunk_size, poll, poll_interval)
-
-    async def _download_items(
-        self,
-        path: str,
-        item_format: str,
-        to: Destination | None,
-        retries: Retries | None,
-        filters: Mapping[str, Any],
-    ) -> bytes | int:
-        request = _requests.download_items(path, _requests.item_params(filters), item_format)
-        send = self._sender(retries)
-        if to is None:
-            return await send(request, _responses.content)
-        if not isinstance(to, str | os.PathLike) and not callable(getattr(to, "write", None)):
-            raise TypeError(f"to must be a file path or a binary stream, not {type(to).__name__}")
-        return await _items.write(send, request, to)  # streamed: not retried once it began
-
-    async def charge(
-        self,
-        run: RunRef,
-        event_name: str,
-        *,
-        count: int = 1,
-        idempotency_key: str | None = None,
-        retries: Retries | None = None,
-    ) -> None:
-        """Charge a pay-per-event run for `count` events named `event_name`.
-
-        One idempotency key goes with every try of a call (`idempotency_key`, or one made up
-        per call), so a retried charge is never billed twice."""
-        run_id = check.resource_id(split_ref(run)[0], "run")
-        request = _requests.charge(run_id, event_name, count, idempotency_key)
-        await self._sender(retries)(request, _responses.no_content)
-
-    def stream_log(
-        self, run: RunRef, *, retries: Retries | None = None
-    ) -> AsyncGenerator[str, None]:
-        """The run's log, line by line as it is written, until the run ends. A dropped
-        connection is opened again, and no line is repeated or skipped.
-
-        >>> async for line in client.stream_log(run):
-        ...     print(line)
-        """
-        run_id = check.resource_id(split_ref(run)[0], "run")
-        return _logs.lines(self._sender(retries), run_id)
-
-    # --- Lists of runs -------------------------------------------------------------------------
-
-    async def list_runs(
-        self,
-        actor_id: str | None = None,
-        *,
-        task_id: str | None = None,
-        status: str | Iterable[str] | None = None,
-        offset: int = 0,
-        limit: int | None = None,
-        desc: bool | None = None,
-        started_after: datetime | None = None,
-        started_before: datetime | None = None,
-        retries: Retries | None = None,
-    ) -> RunList:
-        """One page of an Actor's runs, a task's, or (with neither) all of yours.
-
-        `status` takes one status or several; `limit` is at most 1000 a page. `started_after`
-        and `started_before` are timezone-aware datetimes.
-
-        >>> page = await client.list_runs("me/crawler", status=["FAILED", "TIMED-OUT"])
-        >>> page.total, [run.id for run in page.items]
-        """
-        request = _requests.list_runs(
-            actor_id,
-            task_id,
-            status=status,
-            offset=offset,
-            limit=limit,
-            desc=desc,
-            started_after=started_after,
-            started_before=started_before,
-        )
-        return await self._sender(retries)(request, _responses.run_list)
-
-    def iterate_runs(
-        self,
-        actor_id: str | None = None,
-        *,
-        task_id: str | None = None,
-        status: str | Iterable[str] | None = None,
-        offset: int = 0,
-        limit: int | None = None,
-        desc: bool | None = None,
-        started_after: datetime | None = None,
-        started_before: datetime | None = None,
-        retries: Retries | None = None,
-    ) -> AsyncGenerator[RunSummary, None]:
-        """Every run that `list_runs` would list, page by page; `limit` (None: all) bounds
-        how many in all.
-
-        >>> async for run in client.iterate_runs("me/crawler", status="SUCCEEDED"):
-        ...     print(run.id, run.finished_at)
-        """
-        if limit is not None:
-            check.positive_int(limit, "limit")
-        if status is not None and not isinstance(status, str):
-            status = list(status)  # read once: it may be an iterator
-
-        def page_at(at: int, size: int) -> Request:
-            return _requests.list_runs(
-                actor_id,
-                task_id,
-                status=status,
-                offset=at,
-                limit=size,
-                desc=desc,
-                started_after=started_after,
-                started_before=started_before,
-            )
-
-        page_at(offset, _requests.MAX_LIST_LIMIT)  # every argument checked before any request
-        send = self._sender(retries)
-
-        async def fetch(request: Request) -> RunList:
-            return await send(request, _responses.run_list)
-
-        return _paging.items(fetch, page_at, offset, limit, _requests.MAX_LIST_LIMIT)
-
-    async def last_run(
-        self,
-        actor_id: str | None = None,
-        *,
-        task_id: str | None = None,
-        status: str | None = None,
-        origin: str | None = None,
-        retries: Retries | None = None,
-    ) -> Run | None:
-        """The last run of an Actor, of a task, or (with neither) of yours; of a `status` or
-        `origin` if given. None if there is none.
-
-        >>> run = await client.last_run("me/crawler", status=RunStatus.SUCCEEDED)
-        """
-        if actor_id is not None or task_id is not None:
-            request = _requests.last_run(actor_id, task_id, status, origin)
-            return await self._sender(retries)(request, _responses.run_or_none)
-        # The API has no endpoint for the user's last run: the newest listed that matches.
-        if origin is not None:
-            check.tag(origin, "origin")
-        runs = self.iterate_runs(status=status, desc=True, retries=retries)
-        async with contextlib.aclosing(runs):
-            async for summary in runs:
-                if origin is None or summary.meta.origin == origin:
-                    return await self.get(summary.id, retries=retries)
-        return None
 
     async def wait_for_finish(
         self, run_id: str, *, wait_secs: float | None = None, retries: Retries | None = None

@@ -10,9 +10,9 @@ from ._models import Dataset, ItemPage
 from ._retries import Retries
 
 if TYPE_CHECKING:
-    from ._client import ApifyRuns
     from ._items import Destination
     from ._requests import ItemFilters
+    from ._run_outputs import RunOutputs
 
 T = TypeVar("T")
 
@@ -25,7 +25,7 @@ class DatasetHandle:
     >>> page = await client.dataset(dataset_id).list_items(limit=10)
     """
 
-    def __init__(self, client: ApifyRuns, dataset_id: str) -> None:
+    def __init__(self, client: RunOutputs, dataset_id: str) -> None:
         self._client = client
         self.dataset_id = dataset_id
         self._items_path = f"{_requests.dataset_path(dataset_id)}/items"

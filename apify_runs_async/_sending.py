@@ -160,3 +160,11 @@ class ClosedSender(Sender):
         raise ClientClosedError(
             f"this ApifyRuns client is {self._state}: use it inside `async with ApifyRuns(...)`"
         )
+
+
+class SendsRequests:
+    """A base of the parts of `ApifyRuns`: what sends their requests."""
+
+    def _sender(self, retries: Retries | None) -> Sender:
+        """The sender with `retries`, or else the client's own."""
+        raise NotImplementedError

@@ -17,7 +17,7 @@ from ._retries import Retries
 from ._sending import Sender
 
 if TYPE_CHECKING:
-    from ._client import ApifyRuns
+    from ._run_outputs import RunOutputs
 
 
 async def get_record(send: Sender, store_path: str, key: str) -> Record | None:
@@ -65,7 +65,7 @@ class KeyValueStore:
     >>> record = await store.get_record("OUTPUT")
     """
 
-    def __init__(self, client: ApifyRuns, store_id: str) -> None:
+    def __init__(self, client: RunOutputs, store_id: str) -> None:
         self._client = client
         self.store_id = store_id
         self._path = _requests.store(store_id)
