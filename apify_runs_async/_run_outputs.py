@@ -6,7 +6,6 @@ A part of `ApifyRuns`: its methods are the client's.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import AsyncGenerator, Coroutine, Mapping
 from typing import Any, TypeVar, Unpack, overload
 
@@ -40,6 +39,15 @@ class RunOutputs(SendsRequests):
         A run that does not exist raises `NotFoundError`."""
         store = _requests.run_store(check.resource_id(split_ref(run)[0], "run"))
         return await _stores.record_exists(self._sender(retries), store, key)
+
+    async def download_record(
+        self, run: RunRef, key: str, *, to: Destination, retries: Retries | None = None
+    ) -> int | None:
+        """Stream a record of the run's default key-value store into a file path or a binary
+        stream, however large (`max_record_bytes` bounds only `get_record`): the bytes
+        written, or None if the store has no such key. A missing run raises `NotFoundError`."""
+        store = _requests.run_store(check.resource_id(split_ref(run)[0], "run"))
+        return await _stores.download_record(self._sender(retries), store, key, to)
 
     def iterate_keys(
         self, run: RunRef, *, prefix: str | None = None, retries: Retries | None = None
@@ -265,8 +273,7 @@ class RunOutputs(SendsRequests):
         send = self._sender(retries)
         if to is None:
             return await send(request, _responses.content)
-        if not isinstance(to, str | os.PathLike) and not callable(getattr(to, "write", None)):
-            raise TypeError(f"to must be a file path or a binary stream, not {type(to).__name__}")
+        check.destination(to)
         return await _items.write(send, request, to)  # streamed: not retried once it began
 
     async def charge(

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
-from . import _requests, _responses
-from ._errors import not_found
+from . import _items, _requests, _responses
+from . import _validation as check
+from ._errors import NotFoundError, not_found
+from ._items import Destination
 from ._models import Record, StoredKey
 from ._retries import Retries
 from ._sending import Sender
@@ -32,6 +34,19 @@ async def record_exists(send: Sender, store_path: str, key: str) -> bool:
     if not exists:
         await _require_store(send, store_path)
     return exists
+
+
+async def download_record(send: Sender, store_path: str, key: str, to: Destination) -> int | None:
+    """Stream the record into `to`, however large; the bytes written, or None if the store
+    has no such key (then nothing is written)."""
+    check.destination(to)
+    try:
+        return await _items.write(send, _requests.get_record(store_path, key), to)
+    except NotFoundError as error:
+        if error.error_type != "record-not-found":
+            raise
+    await _require_store(send, store_path)
+    return None
 
 
 def keys(send: Sender, store_path: str, prefix: str | None) -> AsyncGenerator[StoredKey, None]:
@@ -80,6 +95,11 @@ class KeyValueStore:
 
     async def record_exists(self, key: str, *, retries: Retries | None = None) -> bool:
         return await record_exists(self._client._sender(retries), self._path, key)
+
+    async def download_record(
+        self, key: str, *, to: Destination, retries: Retries | None = None
+    ) -> int | None:
+        return await download_record(self._client._sender(retries), self._path, key, to)
 
     def iterate_keys(
         self, *, prefix: str | None = None, retries: Retries | None = None

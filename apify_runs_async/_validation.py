@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import math
+import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -252,3 +253,11 @@ def run_input(value: object, content_type: str | None, name: str) -> None:
         )
     elif content_type is not None and not content_type.startswith("application/json"):
         raise ValueError(f"a dict or list {name} is sent as JSON; content_type {content_type!r}")
+
+
+def destination(value: object, name: str = "to") -> None:
+    """Where a download goes: a file path, or a binary stream open for writing."""
+    if not isinstance(value, str | os.PathLike) and not callable(getattr(value, "write", None)):
+        raise TypeError(
+            f"{name} must be a file path or a binary stream, not {type(value).__name__}"
+        )

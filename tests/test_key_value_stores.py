@@ -3,11 +3,19 @@ missing store told from a missing key."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from apify_runs_async import ApifyRuns, KeyValueStore, NotFoundError, Run
+from apify_runs_async import (
+    ApifyRuns,
+    KeyValueStore,
+    NotFoundError,
+    ResponseTooLargeError,
+    Run,
+)
 from apify_runs_async.emulator import ActorContext, ApifyEmulator
 from tests.fake_api import FakeApi, json_reply
 
@@ -105,3 +113,33 @@ async def test_bad_arguments_fail_before_any_request(fake_api: FakeApi) -> None:
         with pytest.raises(ValueError, match="key"):
             await client.key_value_store("s1").get_record("a/b")
     assert fake_api.requests == []
+
+
+async def test_a_record_over_the_cap_is_streamed_to_a_file(
+    emulator: ApifyEmulator, tmp_path: Path
+) -> None:
+    big = bytes(range(256)) * 400  # 100 KiB, over the client's 1 KiB cap below
+    small_cap = ApifyRuns(emulator.token, base_url=emulator.base_url, max_record_bytes=1024)
+    async with small_cap as client:
+
+        async def writer(ctx: ActorContext) -> None:
+            ctx.set_record("BIG", big, content_type="application/octet-stream")
+
+        emulator.register_actor("me~big", writer)
+        run = (await client.call("me~big")).run
+        with pytest.raises(ResponseTooLargeError):
+            await client.get_record(run, "BIG")
+        target = tmp_path / "big.bin"
+        assert await client.download_record(run, "BIG", to=target) == len(big)
+        assert target.read_bytes() == big
+        into = io.BytesIO()
+        store = client.key_value_store(run.default_key_value_store_id)
+        assert await store.download_record("BIG", to=into) == len(big)
+        assert into.getvalue() == big
+        # A missing key writes nothing; a missing run raises.
+        assert await client.download_record(run, "NONE", to=tmp_path / "none") is None
+        assert not (tmp_path / "none").exists()
+        with pytest.raises(NotFoundError, match="noSuchRun"):
+            await client.download_record("noSuchRun", "BIG", to=tmp_path / "x")
+        with pytest.raises(TypeError, match="to must be a file path or a binary stream"):
+            await client.download_record(run, "BIG", to=42)  # type: ignore[arg-type]
