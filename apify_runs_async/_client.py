@@ -543,21 +543,33 @@ class ApifyRuns(RunOutputs, RunLists):
     ) -> CallResult:
         if log is None:
             return await self._result(run, wait_secs, raise_on_failure, retries)
-        async with anyio.create_task_group() as group:
-            forwarded = anyio.Event()
+        forwarded = anyio.Event()
 
-            async def forward() -> None:
+        async def forward() -> None:
+            try:
                 await _logs.forward(self._sender(retries), run.id, log)
+            finally:
                 forwarded.set()
 
+        # The call's own outcome is kept out of the task group, which would wrap its error.
+        result: CallResult | None = None
+        failure: Exception | None = None
+        async with anyio.create_task_group() as group:
             group.start_soon(forward)
             try:
-                result = await self._result(run, wait_secs, raise_on_failure, retries)
-                # The stream ends with the run: let it pass on the last lines, then stop it.
-                with anyio.move_on_after(_LOG_TAIL_SECS):
-                    await forwarded.wait()
+                try:
+                    result = await self._result(run, wait_secs, raise_on_failure, retries)
+                    ended = result.run.is_terminal
+                except Exception as error:
+                    failure, ended = error, isinstance(error, RunFailedError)
+                if ended:  # its log ends with it: let the last lines pass
+                    with anyio.move_on_after(_LOG_TAIL_SECS):
+                        await forwarded.wait()
             finally:
                 group.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        assert result is not None
         return result
 
     async def _result(

@@ -177,13 +177,7 @@ class Transport:
         except (RuntimeError, TimeoutError, aiohttp.ClientError) as exc:
             failure = self._failure(request, exc)
         except _TooLarge as too_large:
-            failure = ResponseTooLargeError(
-                request.method,
-                request.path,
-                status=status,
-                reason=f"is over the {too_large.limit:,}-byte limit",
-                excerpt=too_large.excerpt,
-            )
+            failure = _too_large(request, status, too_large)
         else:
             if started is not None:
                 elapsed_ms = (time.perf_counter() - started) * 1000
@@ -203,15 +197,21 @@ class Transport:
         if self._rate_limiter is not None:
             await self._rate_limiter.wait(request.method, request.path)
         failure: ApifyError | None = None
+        status = 0
         try:
             async with self._open(request) as response:
-                if not 200 <= response.status < 300:
-                    body = await _read_body(response, self._body_limits.api)
-                    refuse(request, Response(response.status, response.headers, body))
+                status = response.status
+                if not 200 <= status < 300:
+                    # As in `send`: the whole body within the read timeout, never trickled.
+                    async with asyncio.timeout(self._timeouts.read):
+                        body = await _read_body(response, self._body_limits.api)
+                    refuse(request, Response(status, response.headers, body))
                 async for chunk in response.content.iter_any():
                     yield chunk
         except (RuntimeError, TimeoutError, aiohttp.ClientError) as exc:
             failure = self._failure(request, exc)
+        except _TooLarge as too_large:
+            failure = _too_large(request, status, too_large)
         if failure is not None:
             logger.debug("%s", failure)
             raise failure  # outside the except block: nothing of aiohttp's is chained to it
@@ -234,6 +234,16 @@ class BodyLimits(NamedTuple):
 
     api: int  # runs, lists, errors: a run is about 3 KB
     record: int  # key-value store records, such as OUTPUT
+
+
+def _too_large(request: Request, status: int, too_large: _TooLarge) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        request.method,
+        request.path,
+        status=status,
+        reason=f"is over the {too_large.limit:,}-byte limit",
+        excerpt=too_large.excerpt,
+    )
 
 
 class _TooLarge(Exception):

@@ -26,6 +26,7 @@ async def lines(send: Sender, run_id: str) -> AsyncGenerator[str, None]:
     request = _requests.stream_log(run_id)
     yielded = 0  # lines so far: each stream starts again from the log's first line
     failures = 0  # streams in a row that failed before giving a new line
+    ended = False  # the run was seen finished: the next stream that ends is the whole log
     while True:
         seen = 0
         partial = b""
@@ -38,21 +39,27 @@ async def lines(send: Sender, run_id: str) -> AsyncGenerator[str, None]:
                         yielded, failures = seen, 0
                         yield line.decode("utf-8", errors="replace")
         except ApifyError as error:
-            # A quiet live run trips the read timeout: open the stream again, uncounted.
-            if not isinstance(error, ApifyTimeoutError):
+            # A quiet live run trips the read timeout: not a failure, while the run lives.
+            quiet = isinstance(error, ApifyTimeoutError) and error.maybe_processed and not ended
+            if not quiet:
                 failures += 1
                 if not is_transient(error) or failures >= send.retries.max_tries:
                     raise
                 retry_after = error.retry_after if isinstance(error, ApiError) else None
                 await anyio.sleep(send.retries.wait(failures, retry_after))
-            continue
-        if partial and seen + 1 > yielded:  # a last line without its newline
-            yielded += 1
-            yield partial.decode("utf-8", errors="replace")
-        run = await send(_requests.poll_run(run_id, 0), _responses.run_or_none)
-        if run is None or run.is_terminal:
+            ended = await _has_ended(send, run_id)
+            continue  # opened again, even after the end: to read the log to its end
+        if await _has_ended(send, run_id):
+            if partial and seen + 1 > yielded:  # a last line without its newline
+                yield partial.decode("utf-8", errors="replace")
             return
-        await anyio.sleep(_REOPEN_SECS)  # closed early, on a live run
+        # Closed early, on a live run: a part of a line is read again whole next time.
+        await anyio.sleep(_REOPEN_SECS)
+
+
+async def _has_ended(send: Sender, run_id: str) -> bool:
+    run = await send(_requests.poll_run(run_id, 0), _responses.run_or_none)
+    return run is None or run.is_terminal
 
 
 async def forward(send: Sender, run_id: str, log: logging.Logger) -> None:

@@ -35,9 +35,10 @@ async def items(
     while left > 0:
         size = int(min(page_size, left))
         page = await fetch(page_at(offset, size))
-        for item in page.items:
+        items = page.items[:size]  # a server may send more than asked for: `limit` holds
+        for item in items:
             yield item
-        offset += len(page.items)
-        left -= len(page.items)
-        if not page.items or offset >= page.total:
+        offset += len(items)
+        left -= len(items)
+        if not items or offset >= page.total:
             return

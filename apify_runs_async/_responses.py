@@ -267,7 +267,8 @@ def item_page(request: Request, response: Response, decoders: ItemDecoders) -> I
     figures = []
     for header in _PAGINATION:
         value = response.headers.get(header, "")
-        if not (value.isdigit() and value.isascii()):
+        # At most 18 digits: int() refuses thousands, and no dataset is that large anyway.
+        if not (value.isdigit() and value.isascii() and len(value) <= 18):
             raise _invalid(request, response, f"has {header} {value!r}, not a whole number")
         figures.append(int(value))
     offset, limit, count, total = figures

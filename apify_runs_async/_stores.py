@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from . import _items, _requests, _responses
 from . import _validation as check
-from ._errors import NotFoundError, not_found
+from ._errors import InvalidResponseError, NotFoundError, not_found, shortened
 from ._items import Destination
 from ._models import Record, StoredKey
 from ._retries import Retries
@@ -65,7 +65,21 @@ async def _keys(
             yield item
         if not page.is_truncated or not page.items:
             return
-        start_after = page.next_exclusive_start_key or page.items[-1].key
+        after = page.next_exclusive_start_key or page.items[-1].key
+        if start_after is not None and after <= start_after:
+            # Keys come in order: a server that does not move on would be asked forever.
+            raise _stuck(store_path, after)
+        start_after = after
+
+
+def _stuck(store_path: str, key: str) -> InvalidResponseError:
+    return InvalidResponseError(
+        "GET",
+        f"{store_path}/keys",
+        status=200,
+        reason=f"does not move past key {shortened(key, 100)!r}",
+        excerpt="",
+    )
 
 
 async def _require_store(send: Sender, store_path: str) -> None:
