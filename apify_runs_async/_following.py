@@ -117,12 +117,17 @@ def split_ref(ref: RunRef) -> tuple[str, Run | None]:
     return (ref.id, ref) if isinstance(ref, Run) else (ref, None)
 
 
+def run_id_of(ref: RunRef, name: str = "run") -> str:
+    """The checked id of a run given by its id or as a `Run`."""
+    return check.resource_id(ref.id if isinstance(ref, Run) else ref, name)
+
+
 def once_per_run() -> Callable[[RunRef], RunRef | None]:
     """A stream's `prepare` step: check each run id, and follow each run only once."""
     seen: set[str] = set()
 
     def once(ref: RunRef) -> RunRef | None:
-        run_id = check.resource_id(ref.id if isinstance(ref, Run) else ref, "run_id")
+        run_id = run_id_of(ref, "run_id")
         if run_id in seen:
             return None
         seen.add(run_id)

@@ -38,9 +38,11 @@ from ._models import (
 T = TypeVar("T")
 
 
-def _is_success(response: Response) -> bool:
-    # A 3xx counts as a failure too: redirects are followed only where one is expected.
-    return 200 <= response.status < 300
+def _require_success(request: Request, response: Response) -> None:
+    """The matching error unless the response is a success. A 3xx is a failure too:
+    redirects are followed only where one is expected."""
+    if not 200 <= response.status < 300:
+        raise error_for(request, response)
 
 
 def _error_detail(response: Response) -> tuple[str | None, str]:
@@ -109,7 +111,7 @@ def _data(
     what: str,
 ) -> T:
     """The `data` of a successful JSON response; raises the matching error otherwise."""
-    if not 200 <= response.status < 300:  # as `_is_success`, inline: every response comes here
+    if not 200 <= response.status < 300:  # `_require_success`, inline: every response comes here
         raise error_for(request, response)
     content_type = response.headers.get(_CONTENT_TYPE, "")
     if not (content_type.startswith(_JSON) or content_type.lower().startswith(_JSON)):
@@ -167,8 +169,7 @@ def record_or_none(request: Request, response: Response) -> Record | None:
     key = request.path.rpartition("/")[2]
     if _is_missing(response):
         return None
-    if not _is_success(response):
-        raise error_for(request, response)
+    _require_success(request, response)
     content_type = response.headers.get("Content-Type", "application/octet-stream")
     return Record(key, content_type, response.body)
 
@@ -188,29 +189,25 @@ def found(request: Request, response: Response) -> bool:
     404 has no body to say what was missing."""
     if response.status == 404:
         return False
-    if not 200 <= response.status < 300:
-        raise error_for(request, response)
+    _require_success(request, response)
     return True
 
 
 def text(request: Request, response: Response) -> str:
     """A text body (a log), decoded as UTF-8; raises the matching error otherwise."""
-    if not 200 <= response.status < 300:
-        raise error_for(request, response)
+    _require_success(request, response)
     return response.body.decode("utf-8", errors="replace")
 
 
 def content(request: Request, response: Response) -> bytes:
     """A body as it is (an export of dataset items); raises the matching error otherwise."""
-    if not 200 <= response.status < 300:
-        raise error_for(request, response)
+    _require_success(request, response)
     return response.body
 
 
 def no_content(request: Request, response: Response) -> None:
     """Success without data (delete); raises the matching error otherwise."""
-    if not _is_success(response):
-        raise error_for(request, response)
+    _require_success(request, response)
 
 
 def dataset(request: Request, response: Response) -> Dataset:
@@ -262,8 +259,7 @@ _DESC = istr("X-Apify-Pagination-Desc")
 def item_page(request: Request, response: Response, decoders: ItemDecoders) -> ItemPage[Any]:
     """A page of dataset items, with its pagination headers; raises the matching error
     otherwise (`InvalidItemError` names an item that does not fit the type)."""
-    if not 200 <= response.status < 300:
-        raise error_for(request, response)
+    _require_success(request, response)
     figures = []
     for header in _PAGINATION:
         value = response.headers.get(header, "")

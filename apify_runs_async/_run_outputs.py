@@ -12,7 +12,7 @@ from typing import Any, TypeVar, Unpack, overload
 from . import _items, _logs, _requests, _responses, _stores
 from . import _validation as check
 from ._dataset_handle import DatasetHandle
-from ._following import RunRef, split_ref
+from ._following import RunRef, run_id_of
 from ._items import Destination
 from ._models import ItemPage, Record, StoredKey
 from ._requests import ItemFilters
@@ -31,13 +31,13 @@ class RunOutputs(SendsRequests):
     ) -> Record | None:
         """A record of the run's default key-value store (`OUTPUT` by default); None if the
         store has no such key. A run that does not exist raises `NotFoundError`."""
-        store = _requests.run_store(check.resource_id(split_ref(run)[0], "run"))
+        store = _requests.run_store(run_id_of(run))
         return await _stores.get_record(self._sender(retries), store, key)
 
     async def record_exists(self, run: RunRef, key: str, *, retries: Retries | None = None) -> bool:
         """Whether the run's default key-value store has `key`, without reading the record.
         A run that does not exist raises `NotFoundError`."""
-        store = _requests.run_store(check.resource_id(split_ref(run)[0], "run"))
+        store = _requests.run_store(run_id_of(run))
         return await _stores.record_exists(self._sender(retries), store, key)
 
     async def download_record(
@@ -46,7 +46,7 @@ class RunOutputs(SendsRequests):
         """Stream a record of the run's default key-value store into a file path or a binary
         stream, however large (`max_record_bytes` bounds only `get_record`): the bytes
         written, or None if the store has no such key. A missing run raises `NotFoundError`."""
-        store = _requests.run_store(check.resource_id(split_ref(run)[0], "run"))
+        store = _requests.run_store(run_id_of(run))
         return await _stores.download_record(self._sender(retries), store, key, to)
 
     def iterate_keys(
@@ -58,7 +58,7 @@ class RunOutputs(SendsRequests):
         >>> async for stored in client.iterate_keys(run, prefix="screenshot-"):
         ...     print(stored.key, stored.size)
         """
-        store = _requests.run_store(check.resource_id(split_ref(run)[0], "run"))
+        store = _requests.run_store(run_id_of(run))
         return _stores.keys(self._sender(retries), store, prefix)
 
     def key_value_store(self, store_id: str) -> KeyValueStore:
@@ -68,7 +68,7 @@ class RunOutputs(SendsRequests):
     async def get_log(self, run: RunRef, *, retries: Retries | None = None) -> str:
         """The run's log as text, as far as it has been written. A run that does not exist
         raises `NotFoundError`."""
-        run_id = check.resource_id(split_ref(run)[0], "run")
+        run_id = run_id_of(run)
         return await self._sender(retries)(_requests.get_log(run_id), _responses.text)
 
     # --- Dataset items: a run's default dataset here, any dataset through `dataset(id)` -------
@@ -118,7 +118,7 @@ class RunOutputs(SendsRequests):
         >>> page = await client.list_items(run, limit=100, clean=True)
         >>> page.total, page.items[:3]
         """
-        path = _requests.run_items_path(check.resource_id(split_ref(run)[0], "run"))
+        path = _requests.run_items_path(run_id_of(run))
         return await self._list_items(path, item_type, offset, limit, retries, filters)
 
     @overload
@@ -171,7 +171,7 @@ class RunOutputs(SendsRequests):
         >>> async for item in client.iterate_items(run, item_type=Product, follow=True):
         ...     print(item.url)
         """
-        run_id = check.resource_id(split_ref(run)[0], "run")
+        run_id = run_id_of(run)
         path = _requests.run_items_path(run_id)
         watched = run_id if check.flag(follow, "follow") else None
         return self._iterate_items(
@@ -212,7 +212,7 @@ class RunOutputs(SendsRequests):
 
         >>> await client.download_items(run, format="csv", to="items.csv")
         """
-        path = _requests.run_items_path(check.resource_id(split_ref(run)[0], "run"))
+        path = _requests.run_items_path(run_id_of(run))
         return await self._download_items(path, format, to, retries, filters)
 
     async def _list_items(
@@ -289,7 +289,7 @@ class RunOutputs(SendsRequests):
 
         One idempotency key goes with every try of a call (`idempotency_key`, or one made up
         per call), so a retried charge is never billed twice."""
-        run_id = check.resource_id(split_ref(run)[0], "run")
+        run_id = run_id_of(run)
         request = _requests.charge(run_id, event_name, count, idempotency_key)
         await self._sender(retries)(request, _responses.no_content)
 
@@ -302,5 +302,5 @@ class RunOutputs(SendsRequests):
         >>> async for line in client.stream_log(run):
         ...     print(line)
         """
-        run_id = check.resource_id(split_ref(run)[0], "run")
+        run_id = run_id_of(run)
         return _logs.lines(self._sender(retries), run_id)
