@@ -9,9 +9,10 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
-from collections.abc import AsyncGenerator, AsyncIterable, Coroutine, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Coroutine, Iterable
+from datetime import timedelta
 from types import TracebackType
-from typing import Any, Self, TypeVar, Unpack
+from typing import Any, NamedTuple, Self, TypeVar, Unpack
 
 import aiohttp
 import anyio
@@ -23,6 +24,8 @@ from ._cool_down import CoolDown
 from ._errors import ClientClosedError, RunFailedError, run_not_found
 from ._following import RunRef, once_per_run, split_ref
 from ._http import BodyLimits, Request, Transport, check_borrowed, new_session
+from ._idempotency import KeyedStart, agent_word
+from ._in_flight import CallStream, RunsInFlight, abort_if_started, abort_quietly
 from ._models import CallResult, Run
 from ._rate_limits import RateLimiter, RateLimits
 from ._requests import JsonInput, RunInput, StartOptions, TaskStartOptions
@@ -35,6 +38,7 @@ from ._status import RunStatus
 from ._streams import Emit, RunStream
 
 _LOG_TAIL_SECS = 5.0  # how long `call(log=...)` waits for a finished run's last log lines
+_RACE_ABORT_SECS = 5.0  # how long a keyed start that lost a race may take to abort its run
 
 DEFAULT_RATE_LIMITS = RateLimits()
 DEFAULT_COOL_DOWN = CoolDown()
@@ -71,6 +75,10 @@ class ApifyRuns(RunOutputs, RunLists):
 
     Responses larger than `max_response_bytes` (records: `max_record_bytes`) are refused.
     Plain http:// is refused except to this machine, unless `allow_insecure_http`.
+
+    A start given an `idempotency_key` returns the run already started with that key within
+    `idempotency_window` (seconds or a `timedelta`; default 24 hours), by any process,
+    instead of starting another (see `start`).
     """
 
     def __init__(
@@ -87,6 +95,7 @@ class ApifyRuns(RunOutputs, RunLists):
         max_response_bytes: int = 4 * 2**20,
         max_record_bytes: int = 64 * 2**20,
         allow_insecure_http: bool = False,
+        idempotency_window: float | timedelta = timedelta(hours=24),
     ) -> None:
         token = resolve_token(token)
         insecure = check.flag(allow_insecure_http, "allow_insecure_http")
@@ -113,6 +122,7 @@ class ApifyRuns(RunOutputs, RunLists):
         self._send: Sender = ClosedSender("not open yet")  # with the client's own retries
         self._rate_limits = rate_limits
         self._limit_cool_down = limit_cool_down
+        self._idempotency_window = check.duration_secs(idempotency_window, "idempotency_window")
 
     def __repr__(self) -> str:
         token = "set" if self._has_token else "none"
@@ -161,6 +171,7 @@ class ApifyRuns(RunOutputs, RunLists):
         run_input: RunInput = None,
         *,
         wait_for_finish: float | None = None,
+        idempotency_key: str | None = None,
         retries: Retries | None = None,
         **options: Unpack[StartOptions],
     ) -> Run:
@@ -173,9 +184,15 @@ class ApifyRuns(RunOutputs, RunLists):
         a nonce in its User-Agent, and before trying again the client looks for a run with it
         among the Actor's runs, which it then returns. If it cannot find out, it raises
         `UncertainOutcomeError`.
+
+        With `idempotency_key` (1 to 128 of a-z A-Z 0-9 . _ ~ : @ + = -), at most one run is
+        started for the key and the Actor within the client's `idempotency_window`, whichever
+        process starts it: a run already started with the key is returned instead. This costs
+        a look through the Actor's runs of the window before the start (one request per 1,000
+        runs) and one after it (one request, as a rule).
         """
         request = _requests.start(actor_id, run_input, wait_for_finish, options)
-        return await self._start(request, retries)
+        return await self._start(request, self._sender(retries), _key(idempotency_key))
 
     async def start_task(
         self,
@@ -183,14 +200,16 @@ class ApifyRuns(RunOutputs, RunLists):
         task_input: JsonInput | None = None,
         *,
         wait_for_finish: float | None = None,
+        idempotency_key: str | None = None,
         retries: Retries | None = None,
         **options: Unpack[TaskStartOptions],
     ) -> Run:
         """Start a run of a saved task; `task_input` is merged over the task's own input.
 
-        Like `start`, it never starts a second run by retrying."""
+        Like `start`, it never starts a second run by retrying, and takes an
+        `idempotency_key`."""
         request = _requests.start_task(task_id, task_input, wait_for_finish, options)
-        return await self._start(request, retries)
+        return await self._start(request, self._sender(retries), _key(idempotency_key))
 
     # --- One run ------------------------------------------------------------------------------
 
@@ -345,6 +364,8 @@ class ApifyRuns(RunOutputs, RunLists):
         wait_secs: float | None = None,
         raise_on_failure: bool = False,
         log: logging.Logger | None = None,
+        abort_on_exit: bool = True,
+        idempotency_key: str | None = None,
         retries: Retries | None = None,
         **options: Unpack[StartOptions],
     ) -> CallResult:
@@ -352,17 +373,20 @@ class ApifyRuns(RunOutputs, RunLists):
 
         A run that ends FAILED, ABORTED or TIMED-OUT is returned, unless `raise_on_failure`:
         then `RunFailedError` carries it. With `log`, the run's log lines go to that logger
-        as they are written, each marked with the run's id. Takes the options of `start`.
+        as they are written, each marked with the run's id. Takes the options of `start`,
+        and its `idempotency_key`: a run already started with the key is followed instead.
+
+        If the call ends without returning the run's end (it is cancelled, Ctrl-C, a timeout
+        around it, an error), it aborts the run, unless `abort_on_exit=False`; the error then
+        names the run in `aborted_run_ids` or `running_run_ids`. When `wait_secs` runs out,
+        the run is returned still going, and left so.
 
         >>> result = await client.call("apify/hello-world", {"message": "hi"})
         >>> result.run.status, result.output.json() if result.output else None
         """
-        check.optional_wait(wait_secs)
-        check.flag(raise_on_failure, "raise_on_failure")
-        check.of_type(log, logging.Logger, "log", optional=True)
+        call = _call_settings(wait_secs, raise_on_failure, log, abort_on_exit)
         request = _requests.start(actor_id, run_input, None, options)
-        run = await self._start(request, retries)
-        return await self._finish_call(run, wait_secs, raise_on_failure, log, retries)
+        return await self._call_alone(request, call, _key(idempotency_key), retries)
 
     async def call_task(
         self,
@@ -372,16 +396,17 @@ class ApifyRuns(RunOutputs, RunLists):
         wait_secs: float | None = None,
         raise_on_failure: bool = False,
         log: logging.Logger | None = None,
+        abort_on_exit: bool = True,
+        idempotency_key: str | None = None,
         retries: Retries | None = None,
         **options: Unpack[TaskStartOptions],
     ) -> CallResult:
-        """`call` for a saved task: start it, wait for its end, return it with its OUTPUT."""
-        check.optional_wait(wait_secs)
-        check.flag(raise_on_failure, "raise_on_failure")
-        check.of_type(log, logging.Logger, "log", optional=True)
+        """`call` for a saved task: start it, wait for its end, return it with its OUTPUT.
+
+        Aborts the run if it ends early, as `call` does."""
+        call = _call_settings(wait_secs, raise_on_failure, log, abort_on_exit)
         request = _requests.start_task(task_id, task_input, None, options)
-        run = await self._start(request, retries)
-        return await self._finish_call(run, wait_secs, raise_on_failure, log, retries)
+        return await self._call_alone(request, call, _key(idempotency_key), retries)
 
     def watch_many(
         self,
@@ -454,14 +479,23 @@ class ApifyRuns(RunOutputs, RunLists):
         wait_secs: float | None = None,
         raise_on_failure: bool = False,
         log: logging.Logger | None = None,
+        abort_on_exit: bool = True,
+        idempotency_key: Callable[[int, RunInput], str] | None = None,
         retries: Retries | None = None,
         **options: Unpack[StartOptions],
-    ) -> RunStream[RunInput, tuple[int, CallResult]]:
+    ) -> CallStream:
         """`call` the Actor once per input, with at most `concurrency` runs going at once.
 
         Yields `(index, result)` as runs finish, `index` counting the inputs from 0. Feed more
         inputs with an async iterable, or with `add()` while it runs. A start refused for the
-        account's limits waits and tries again (see `limit_cool_down`).
+        account's limits waits and tries again (see `limit_cool_down`). `runs_in_flight` shows
+        the runs started and not yet finished, each as last seen.
+
+        When it ends early (cancelled, Ctrl-C, a run's error, leaving the `async with` before
+        the end), it aborts every run it started that has not finished, unless
+        `abort_on_exit=False`; the error raised names them. `idempotency_key(index, input)`
+        gives each input its key (see `start`), so that a job run again after a crash follows
+        the runs it started the first time instead of starting them again.
 
         >>> async with client.call_many("me/crawler", batches, concurrency=10) as results:
         ...     async for index, result in results:
@@ -472,31 +506,31 @@ class ApifyRuns(RunOutputs, RunLists):
         _requests.start_params(options)
         concurrency = check.positive_int(concurrency, "concurrency")
         check.many(inputs, "inputs")
-        check.optional_wait(wait_secs)
-        check.flag(raise_on_failure, "raise_on_failure")
-        check.of_type(log, logging.Logger, "log", optional=True)
+        call = _call_settings(wait_secs, raise_on_failure, log, abort_on_exit)
+        if idempotency_key is not None and not callable(idempotency_key):
+            raise TypeError("idempotency_key must be a function (index, run_input) -> str")
         check.of_type(retries, Retries, "retries", optional=True)
+        send = self._sender(retries)
+        runs = RunsInFlight()
         numbering = itertools.count()
 
-        def number(run_input: RunInput) -> tuple[int, RunInput]:
+        def number(run_input: RunInput) -> tuple[int, RunInput, str | None]:
             index = next(numbering)
             check.run_input(run_input, options.get("content_type"), f"inputs[{index}]")
-            return index, run_input
+            key = None
+            if idempotency_key is not None:
+                name = f"idempotency_key({index}, inputs[{index}])"
+                key = check.idempotency_key(idempotency_key(index, run_input), name)
+            return index, run_input, key
 
-        async def call_one(job: tuple[int, RunInput], emit: Emit[tuple[int, CallResult]]) -> None:
-            index, run_input = job
-            result = await self.call(
-                actor_id,
-                run_input,
-                wait_secs=wait_secs,
-                raise_on_failure=raise_on_failure,
-                log=log,
-                retries=retries,
-                **options,
-            )
-            await emit((index, result))
+        async def call_one(
+            job: tuple[int, RunInput, str | None], emit: Emit[tuple[int, CallResult]]
+        ) -> None:
+            index, run_input, key = job
+            request = _requests.start(actor_id, run_input, None, options)
+            await emit((index, await self._call(request, call, key, send, runs)))
 
-        return RunStream(inputs, number, call_one, concurrency=concurrency)
+        return CallStream(inputs, number, call_one, concurrency=concurrency, runs=runs)
 
     # --- Plumbing -----------------------------------------------------------------------------
 
@@ -507,11 +541,51 @@ class ApifyRuns(RunOutputs, RunLists):
         policy = check.of_type(retries, Retries, "retries")
         return Sender(self._send.transport, policy, self.timeouts.total)
 
-    async def _start(self, request: Request, retries: Retries | None) -> Run:
-        """Start a run, retrying without ever starting a second one."""
-        send = self._sender(retries)
-        rule = _reconcile.Start(request, USER_AGENT, send, send.retries.lookup_margin_secs)
-        return await send(request, _responses.run, rule, self._limit_cool_down)
+    async def _start(self, request: Request, send: Sender, key: str | None) -> Run:
+        """Start a run, retrying without ever starting a second one; with `key`, only if no
+        run has it."""
+        run, keyed = await self._start_once(request, send, key, None)
+        return run if keyed is None else await self._keep_earliest(keyed, run, send, None)
+
+    async def _start_once(
+        self, request: Request, send: Sender, key: str | None, runs: RunsInFlight | None
+    ) -> tuple[Run, KeyedStart | None]:
+        """The run a start sent once started, or that already had `key`; and, for a keyed
+        start that started one, what settles a race with another process. With `runs`, a
+        start cancelled midway aborts the run it may have started."""
+        agent = USER_AGENT
+        keyed = None
+        if key is not None:
+            margin = send.retries.lookup_margin_secs
+            keyed = KeyedStart(request, key, self._idempotency_window, margin, send)
+            found = await keyed.existing()
+            if found is not None:
+                return found, None
+            agent = f"{USER_AGENT} {agent_word(key)}"
+        rule = _reconcile.Start(request, agent, send, send.retries.lookup_margin_secs)
+        try:
+            run = await send(request, _responses.run, rule, self._limit_cool_down)
+        except anyio.get_cancelled_exc_class():
+            if runs is not None:
+                aborted = await abort_if_started(rule, send)
+                if aborted is not None:
+                    runs.aborted.append(aborted)
+            raise
+        return run, keyed
+
+    async def _keep_earliest(
+        self, keyed: KeyedStart, run: Run, send: Sender, runs: RunsInFlight | None
+    ) -> Run:
+        """The run to keep after a keyed start: the earliest with the key, by any process."""
+
+        async def abort(run_id: str) -> bool:
+            return await abort_quietly(send, run_id, _RACE_ABORT_SECS)
+
+        kept = await keyed.keep_earliest(run, abort)
+        if runs is not None and kept is not run:
+            runs.handed_over(run.id)  # aborted: a twin of the run kept
+            runs.seen(kept)
+        return kept
 
     async def _change(
         self,
@@ -533,21 +607,48 @@ class ApifyRuns(RunOutputs, RunLists):
         grace = send.retries.not_found_grace_secs
         return _following.watch(_Poller(send, run_id), path, poll_interval, grace, known)
 
-    async def _finish_call(
-        self,
-        run: Run,
-        wait_secs: float | None,
-        raise_on_failure: bool,
-        log: logging.Logger | None,
-        retries: Retries | None,
+    async def _call_alone(
+        self, request: Request, call: _CallSettings, key: str | None, retries: Retries | None
     ) -> CallResult:
-        if log is None:
-            return await self._result(run, wait_secs, raise_on_failure, retries)
+        runs = RunsInFlight()
+        try:
+            return await self._call(request, call, key, self._sender(retries), runs)
+        except BaseException as error:
+            runs.tell(error, "call")
+            raise
+
+    async def _call(
+        self,
+        request: Request,
+        call: _CallSettings,
+        key: str | None,
+        send: Sender,
+        runs: RunsInFlight,
+    ) -> CallResult:
+        """Start a run and follow it to its end; abort it if the caller goes first."""
+        run, keyed = await self._start_once(request, send, key, runs)
+        runs.seen(run)
+        try:
+            if keyed is not None:
+                run = await self._keep_earliest(keyed, run, send, runs)
+            result = await self._finish_call(run, call, send, runs)
+        except BaseException:
+            await runs.stop(run.id, send, call.abort_on_exit)
+            raise
+        runs.handed_over(run.id)
+        return result
+
+    async def _finish_call(
+        self, run: Run, call: _CallSettings, send: Sender, runs: RunsInFlight
+    ) -> CallResult:
+        if call.log is None:
+            return await self._result(run, call, send, runs)
+        log = call.log
         forwarded = anyio.Event()
 
         async def forward() -> None:
             try:
-                await _logs.forward(self._sender(retries), run.id, log)
+                await _logs.forward(send, run.id, log)
             finally:
                 forwarded.set()
 
@@ -558,7 +659,7 @@ class ApifyRuns(RunOutputs, RunLists):
             group.start_soon(forward)
             try:
                 try:
-                    result = await self._result(run, wait_secs, raise_on_failure, retries)
+                    result = await self._result(run, call, send, runs)
                     ended = result.run.is_terminal
                 except Exception as error:
                     failure, ended = error, isinstance(error, RunFailedError)
@@ -573,18 +674,45 @@ class ApifyRuns(RunOutputs, RunLists):
         return result
 
     async def _result(
-        self, run: Run, wait_secs: float | None, raise_on_failure: bool, retries: Retries | None
+        self, run: Run, call: _CallSettings, send: Sender, runs: RunsInFlight
     ) -> CallResult:
-        finished = await self.wait_for_finish(run.id, wait_secs=wait_secs, retries=retries)
+        poll = _Tracked(send, run.id, runs)
+        grace = send.retries.not_found_grace_secs
+        finished = await _following.wait_for_finish(poll, call.wait_secs, grace)
         if finished is None:
             raise run_not_found("GET", _requests.run_path(run.id))
         output = None
         if finished.is_terminal:  # the run is there: no need to check that it is
             request = _requests.get_record(_requests.run_store(run.id), "OUTPUT")
-            output = await self._sender(retries)(request, _responses.record_or_none)
-        if raise_on_failure and finished.is_terminal and finished.status != RunStatus.SUCCEEDED:
+            output = await send(request, _responses.record_or_none)
+        failed = finished.is_terminal and finished.status != RunStatus.SUCCEEDED
+        if call.raise_on_failure and failed:
             raise RunFailedError(finished, output)
         return CallResult(finished, output)
+
+
+class _CallSettings(NamedTuple):
+    """How `call`, `call_task` and `call_many` follow a run they started."""
+
+    wait_secs: float | None
+    raise_on_failure: bool
+    log: logging.Logger | None
+    abort_on_exit: bool
+
+
+def _call_settings(
+    wait_secs: float | None, raise_on_failure: bool, log: logging.Logger | None, abort_on_exit: bool
+) -> _CallSettings:
+    return _CallSettings(
+        check.optional_wait(wait_secs),
+        check.flag(raise_on_failure, "raise_on_failure"),
+        check.of_type(log, logging.Logger, "log", optional=True),
+        check.flag(abort_on_exit, "abort_on_exit"),
+    )
+
+
+def _key(idempotency_key: str | None) -> str | None:
+    return None if idempotency_key is None else check.idempotency_key(idempotency_key)
 
 
 class _Poller:
@@ -599,3 +727,22 @@ class _Poller:
 
     def __call__(self, hold: int) -> Coroutine[Any, Any, Run | None]:
         return self._send(_requests.poll_run(self._run_id, hold), _responses.run_or_none)
+
+
+class _Tracked(_Poller):
+    """A `_Poller` that keeps each snapshot in the caller's runs in flight."""
+
+    __slots__ = ("_runs",)
+
+    def __init__(self, send: Sender, run_id: str, runs: RunsInFlight) -> None:
+        super().__init__(send, run_id)
+        self._runs = runs
+
+    async def _tracked(self, hold: int) -> Run | None:
+        run = await super().__call__(hold)
+        if run is not None:
+            self._runs.seen(run)
+        return run
+
+    def __call__(self, hold: int) -> Coroutine[Any, Any, Run | None]:
+        return self._tracked(hold)

@@ -74,7 +74,15 @@ def shortened(text: str, limit: int = _MESSAGE_CHARS) -> str:
 
 
 class ApifyError(Exception):
-    """Base class of every error raised by apify_runs_async."""
+    """Base class of every error raised by apify_runs_async.
+
+    An error that ends a `call`, `call_task` or `call_many` early names the runs it had
+    started and not seen finish: `aborted_run_ids` were aborted, `running_run_ids` were left
+    running (`abort_on_exit=False`, or the abort failed).
+    """
+
+    aborted_run_ids: tuple[str, ...] = ()
+    running_run_ids: tuple[str, ...] = ()
 
 
 class ClientClosedError(ApifyError, RuntimeError):

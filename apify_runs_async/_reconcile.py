@@ -159,7 +159,14 @@ class Start(_OnceOnly):
         if self._first_try_at is None:
             self._first_try_at = anyio.current_time()
 
+    @property
+    def tried(self) -> bool:
+        """Whether a try has been sent (or was about to be), so a run may have started."""
+        return bool(self._nonces)
+
     def mark(self, request: Request) -> Request:
+        if self._first_try_at is None:  # `prepare` is skipped when there is one try only
+            self._first_try_at = anyio.current_time()
         nonce = secrets.token_hex(8)
         self._nonces.append(nonce)
         return msgspec.structs.replace(request, user_agent=f"{self._user_agent} nonce/{nonce}")

@@ -236,9 +236,19 @@ def list_runs(
     return Request("GET", _runs_path(actor_id, task_id), params)
 
 
-def runs_page(runs_path: str, *, offset: int, limit: int, desc: bool) -> Request:
+def runs_page(
+    runs_path: str,
+    *,
+    offset: int,
+    limit: int,
+    desc: bool,
+    started_after: datetime | None = None,
+) -> Request:
     """A page of the runs at `runs_path` (an Actor's or a task's), as a start's look-up reads."""
     params = {"desc": "true" if desc else "false", "limit": str(limit), "offset": str(offset)}
+    after = _moment(started_after, "started_after")
+    if after is not None:
+        params["startedAfter"] = after
     return Request("GET", runs_path, params)
 
 

@@ -12,6 +12,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import msgspec
@@ -126,6 +127,29 @@ def flag(value: object, name: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
     return value
+
+
+_IDEMPOTENCY_KEY_PATTERN = re.compile(r"[A-Za-z0-9._~:@+=-]{1,128}")
+
+
+def idempotency_key(value: object, name: str = "idempotency_key") -> str:
+    """A caller's key for a start: 1 to 128 of a-z A-Z 0-9 . _ ~ : @ + = -, which the start
+    carries in its User-Agent as one word."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if not _IDEMPOTENCY_KEY_PATTERN.fullmatch(value):
+        raise ValueError(
+            f"{name} {value!r} is not a valid idempotency key: use 1 to 128 of "
+            "a-z A-Z 0-9 . _ ~ : @ + = -"
+        )
+    return value
+
+
+def duration_secs(value: object, name: str) -> float:
+    """A positive length of time, in seconds or as a `timedelta`."""
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    return positive(value, name)
 
 
 def text(value: object, name: str) -> str:
