@@ -54,6 +54,7 @@ def bench(session: nox.Session) -> None:
         "python", "benchmarks/many_runs.py", "--gc-threshold2=1000", "--name=many_runs_gc_tuned"
     )
     session.run("python", "benchmarks/soak.py")
+    session.run("python", "benchmarks/keyed_soak.py")
     # Instructions per request, counted by valgrind: the steady figures on a noisy machine.
     if shutil.which("valgrind") is None:
         session.warn("valgrind is not installed: the instruction counts are skipped")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Coroutine, Iterable
 from datetime import timedelta
 from types import TracebackType
@@ -123,6 +124,8 @@ class ApifyRuns(RunOutputs, RunLists):
         self._rate_limits = rate_limits
         self._limit_cool_down = limit_cool_down
         self._idempotency_window = check.duration_secs(idempotency_window, "idempotency_window")
+        # The runs each call and call_many going on started, for `aclose` to stop.
+        self._callers: weakref.WeakSet[RunsInFlight] = weakref.WeakSet()
 
     def __repr__(self) -> str:
         token = "set" if self._has_token else "none"
@@ -153,7 +156,15 @@ class ApifyRuns(RunOutputs, RunLists):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the session if the client created it. Safe to call more than once."""
+        """Close the session if the client created it. Safe to call more than once.
+
+        Runs that calls still going on had started are aborted first (unless they were
+        given `abort_on_exit=False`): nobody would be left to follow them."""
+        if self._state is _State.OPEN:
+            with anyio.CancelScope(shield=True):
+                async with anyio.create_task_group() as group:
+                    for runs in list(self._callers):
+                        group.start_soon(runs.stop_all, self._send)
         if self._state is _State.OPEN and self._owns_session and self._session is not None:
             await self._session.close()
         self._state = _State.CLOSED
@@ -511,7 +522,7 @@ class ApifyRuns(RunOutputs, RunLists):
             raise TypeError("idempotency_key must be a function (index, run_input) -> str")
         check.of_type(retries, Retries, "retries", optional=True)
         send = self._sender(retries)
-        runs = RunsInFlight()
+        runs = self._runs_in_flight(call.abort_on_exit)
         numbering = itertools.count()
 
         def number(run_input: RunInput) -> tuple[int, RunInput, str | None]:
@@ -607,10 +618,15 @@ class ApifyRuns(RunOutputs, RunLists):
         grace = send.retries.not_found_grace_secs
         return _following.watch(_Poller(send, run_id), path, poll_interval, grace, known)
 
+    def _runs_in_flight(self, abort_on_exit: bool) -> RunsInFlight:
+        runs = RunsInFlight(abort_on_exit)
+        self._callers.add(runs)
+        return runs
+
     async def _call_alone(
         self, request: Request, call: _CallSettings, key: str | None, retries: Retries | None
     ) -> CallResult:
-        runs = RunsInFlight()
+        runs = self._runs_in_flight(call.abort_on_exit)
         try:
             return await self._call(request, call, key, self._sender(retries), runs)
         except BaseException as error:
@@ -633,7 +649,7 @@ class ApifyRuns(RunOutputs, RunLists):
                 run = await self._keep_earliest(keyed, run, send, runs)
             result = await self._finish_call(run, call, send, runs)
         except BaseException:
-            await runs.stop(run.id, send, call.abort_on_exit)
+            await runs.stop(run.id, send)
             raise
         runs.handed_over(run.id)
         return result

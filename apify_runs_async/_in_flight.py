@@ -36,7 +36,8 @@ class RunsInFlight:
     """The runs started for one caller that it has not seen end, each as last seen; and
     which of them were aborted, or left running, when the caller went away."""
 
-    def __init__(self) -> None:
+    def __init__(self, abort_on_exit: bool) -> None:
+        self.abort_on_exit = abort_on_exit
         self._running: dict[str, Run] = {}
         self.view = MappingProxyType(self._running)
         self.aborted: list[str] = []
@@ -53,15 +54,21 @@ class RunsInFlight:
         """The caller has the run (still going after `wait_secs`): it is theirs now."""
         self._running.pop(run_id, None)
 
-    async def stop(self, run_id: str, send: Sender, abort_on_exit: bool) -> None:
+    async def stop(self, run_id: str, send: Sender) -> None:
         """The caller is gone: abort the run unless it has finished (or `abort_on_exit` is
         False), and note what became of it."""
         if self._running.pop(run_id, None) is None:
-            return  # finished, or handed over
-        if abort_on_exit and await abort_quietly(send, run_id):
+            return  # finished, handed over, or stopped already
+        if self.abort_on_exit and await abort_quietly(send, run_id):
             self.aborted.append(run_id)
         else:
             self.left_running.append(run_id)
+
+    async def stop_all(self, send: Sender) -> None:
+        """Stop every run still going, all at once."""
+        async with anyio.create_task_group() as group:
+            for run_id in list(self._running):
+                group.start_soon(self.stop, run_id, send)
 
     def tell(self, error: BaseException, what: str) -> None:
         """Note on `error` which runs were aborted or left running, and log it."""

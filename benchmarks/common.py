@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+
+from apify_runs_async.emulator import FaultKind
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -50,3 +53,34 @@ def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+class Tally(logging.Handler):
+    """Counts the client's requests (each logs one DEBUG line) and retries (one INFO line)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.requests = 0
+        self.retries = 0
+        self.by_method_and_path: dict[tuple[str, str], int] = {}
+        self.asyncio_complaints: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "apify_runs_async.retries":
+            self.retries += 1
+        elif record.name == "apify_runs_async" and record.levelno == logging.DEBUG:
+            self.requests += 1
+            # "GET /v2/path -> 200 (1.0 ms)", or an error's "GET /v2/path: ..."
+            method, _, rest = record.getMessage().partition(" ")
+            key = (method, rest.split(" ", 1)[0].rstrip(":"))
+            self.by_method_and_path[key] = self.by_method_and_path.get(key, 0) + 1
+        elif record.name == "asyncio" and record.levelno >= logging.WARNING:
+            self.asyncio_complaints.append(record.getMessage()[:200])
+
+
+def fault_spec(rate: float, delay_secs: float) -> str:
+    """Every fault kind at `rate`; a delay lasts `delay_secs`."""
+    return ",".join(
+        f"{kind}={rate}:{delay_secs}" if kind is FaultKind.DELAY else f"{kind}={rate}"
+        for kind in FaultKind
+    )

@@ -25,38 +25,12 @@ from typing import Any
 
 import aiohttp
 import anyio
-from common import save
+from common import Tally, fault_spec, save
 
 from apify_runs_async import ApifyRuns, Retries, Run
 from apify_runs_async.emulator import EmulatorProcess, FaultKind, emulator_process
 
 STARTS_IN_FLIGHT = 50
-
-
-class Tally(logging.Handler):
-    """Counts the client's requests (each logs one DEBUG line) and retries (one INFO line)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.requests = 0
-        self.retries = 0
-        self.asyncio_complaints: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.name == "apify_runs_async.retries":
-            self.retries += 1
-        elif record.name == "apify_runs_async" and record.levelno == logging.DEBUG:
-            self.requests += 1
-        elif record.name == "asyncio" and record.levelno >= logging.WARNING:
-            self.asyncio_complaints.append(record.getMessage()[:200])
-
-
-def fault_spec(rate: float, delay_secs: float) -> str:
-    """Every fault kind at `rate`; a delay lasts `delay_secs`."""
-    return ",".join(
-        f"{kind}={rate}:{delay_secs}" if kind is FaultKind.DELAY else f"{kind}={rate}"
-        for kind in FaultKind
-    )
 
 
 def run_input(rng: random.Random) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pytest
 
 from apify_runs_async import (
     ApifyRuns,
+    ClientClosedError,
     RunFailedError,
     RunStatus,
     RunSummary,
@@ -233,3 +234,27 @@ async def test_aborts_on_exit_are_retried_like_any_abort(
     emulator.faults = None
     assert all(status in STOPPED for status in (await statuses(client)).values())
     assert results.runs_in_flight == {}
+
+
+async def test_closing_the_client_aborts_the_runs_its_calls_going_on_started(
+    emulator: ApifyEmulator,
+) -> None:
+    failures: list[BaseException] = []
+
+    async def call(client: ApifyRuns, abort_on_exit: bool) -> None:
+        try:
+            await client.call(SCRIPTED, LONG, abort_on_exit=abort_on_exit)
+        except ClientClosedError as error:
+            failures.append(error)
+
+    # The client is closed while both calls go on: they fail, and one run was aborted.
+    async with (
+        anyio.create_task_group() as group,
+        ApifyRuns(emulator.token, base_url=emulator.base_url) as client,
+    ):
+        group.start_soon(call, client, True)
+        group.start_soon(call, client, False)
+        await until_running(client, 2)
+    assert len(failures) == 2
+    async with ApifyRuns(emulator.token, base_url=emulator.base_url) as client:
+        assert sorted((await statuses(client)).values()) == [RunStatus.ABORTED, RunStatus.RUNNING]
