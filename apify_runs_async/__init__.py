@@ -34,6 +34,7 @@ from ._errors import (
     UncertainOutcomeError,
 )
 from ._following import RunRef
+from ._in_flight import CallStream
 from ._models import (
     ActorChargeEvent,
     CallResult,
@@ -82,6 +83,7 @@ __all__ = [
     "ApifyTimeoutError",
     "BadRequestError",
     "CallResult",
+    "CallStream",
     "ClientClosedError",
     "ConflictError",
     "CoolDown",

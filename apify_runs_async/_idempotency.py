@@ -5,7 +5,8 @@ run's `meta.userAgent`. A keyed start carries `idempotency-key/<key>` there, so 
 can find the runs started with a key by listing the Actor's (or task's) runs:
 
 - before starting, it looks back over the idempotency window; a run with the key is returned
-  instead of starting one;
+  instead of starting one. An aborted run does not count: a job whose run was aborted (by
+  `abort_on_exit` when its worker shut down, say) starts afresh when delivered again;
 - after starting, it looks again at the runs started since its first look: two processes may
   have started the key at the same moment. The earliest run (by `startedAt`, then id) is the
   one kept, by both; the other is aborted by the process that started it.
@@ -22,7 +23,9 @@ from ._http import Request
 from ._models import Run, RunSummary
 from ._reconcile import Fetch
 from ._requests import MAX_LIST_LIMIT
+from ._status import RunStatus
 
+_ABORTED = frozenset({RunStatus.ABORTING, RunStatus.ABORTED})
 _MAX_PAGES = 100  # 100,000 runs in the window: past that, a start would cost too many lookups
 
 
@@ -46,7 +49,8 @@ class KeyedStart:
         self._looked_at: datetime | None = None  # the first look, on the server's clock
 
     async def existing(self) -> Run | None:
-        """The earliest run started with the key within the window, if there is one."""
+        """The earliest run started with the key within the window and not aborted, if
+        there is one."""
         # The window is reckoned on this machine's clock: the server's is not known yet.
         self._window_start = datetime.now(UTC) - self._window
         keyed, server_now = await self._keyed_since(self._window_start)
@@ -71,7 +75,8 @@ class KeyedStart:
         return winner
 
     async def _keyed_since(self, since: datetime) -> tuple[list[RunSummary], datetime | None]:
-        """The runs with the key started since `since`, and the server's time (its Date)."""
+        """The runs with the key started since `since` and not aborted, and the server's
+        time (its Date header)."""
         keyed: list[RunSummary] = []
         server_now: datetime | None = None
         for number in range(_MAX_PAGES):
@@ -84,7 +89,11 @@ class KeyedStart:
             )
             page, date = await self._fetch(lookup, _responses.run_list_and_time)
             server_now = server_now or date
-            keyed += (run for run in page.items if self._word in _words(run.meta.user_agent))
+            keyed += (
+                run
+                for run in page.items
+                if run.status not in _ABORTED and self._word in _words(run.meta.user_agent)
+            )
             if len(page.items) < MAX_LIST_LIMIT:
                 return keyed, server_now
         raise UncertainOutcomeError(

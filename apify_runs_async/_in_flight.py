@@ -79,7 +79,8 @@ class RunsInFlight:
             error.aborted_run_ids, error.running_run_ids = aborted, left
         note = f"{what} ended early: aborted runs {list(aborted)}, left running {list(left)}"
         error.add_note(note)
-        (logger.warning if left else logger.info)("%s", note)
+        # A run left going on purpose is news; one whose abort failed is a problem.
+        (logger.warning if left and self.abort_on_exit else logger.info)("%s", note)
 
 
 async def abort_quietly(send: Sender, run_id: str, secs: float = ABORT_ON_EXIT_SECS) -> bool:

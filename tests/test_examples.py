@@ -40,3 +40,13 @@ def test_crawler() -> None:
     assert len(batches) >= 10
     assert all(", " in line and "SUCCEEDED" in line for line in batches)
     assert out.splitlines()[-1] == "Crawled 40 pages."
+
+
+def test_queue_worker() -> None:
+    lines = run_example("queue_worker.py").splitlines()
+    assert lines[0] == "job 1234: the worker died"
+    assert lines[1].startswith("job 1234: run ") and lines[1].endswith(" SUCCEEDED")
+    assert lines[2:] == [
+        "runs started for job 1234: 1",
+        "job 5678 after a clean shutdown: run ABORTED",
+    ]

@@ -201,3 +201,14 @@ async def test_the_key_and_window_have_types(counted: tuple[ApifyRuns, RequestCo
         with pytest.raises((TypeError, ValueError), match="idempotency_window"):
             ApifyRuns("t", idempotency_window=window)  # type: ignore[arg-type]
     assert counter.sent == []
+
+
+async def test_an_aborted_run_with_the_key_does_not_count(client: ApifyRuns) -> None:
+    # A worker shut down midway aborted its run: the job, delivered again, starts afresh.
+    with anyio.move_on_after(0.3):
+        await client.call(SCRIPTED, LONG, idempotency_key="job-9")
+    again = await client.call(SCRIPTED, QUICK, idempotency_key="job-9")
+    assert again.run.status == RunStatus.SUCCEEDED
+    runs = (await runs_with_keys(client))["job-9"]
+    assert sorted(run.status for run in runs) == [RunStatus.ABORTED, RunStatus.SUCCEEDED]
+    assert (await client.start(SCRIPTED, LONG, idempotency_key="job-9")).id == again.run.id

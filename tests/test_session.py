@@ -168,6 +168,7 @@ def test_the_public_surface_is_pinned() -> None:
             "ItemFilters",
             "ItemPage",
             "CallResult",
+            "CallStream",
             "ApifyConnectionError",
             "ApifyError",
             "ApifyRuns",
