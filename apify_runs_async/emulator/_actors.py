@@ -66,9 +66,12 @@ class Task:
     input: Mapping[str, Any]
 
 
-def _check_full_name(full_name: str) -> None:
+def _full_name(name: str) -> str:
+    """`username~name`, also given as `username/name` (as the client and the API take it)."""
+    full_name = name.replace("/", "~", 1)
     if not _FULL_NAME.match(full_name):
-        raise ValueError(f"expected a name like 'username~name', got {full_name!r}")
+        raise ValueError(f"expected a name like 'username~name' or 'username/name', got {name!r}")
+    return full_name
 
 
 class Catalog:
@@ -87,7 +90,7 @@ class Catalog:
         default_timeout_secs: int = 3600,
         pay_per_event: PayPerEvent | None = None,
     ) -> Actor:
-        _check_full_name(full_name)
+        full_name = _full_name(full_name)
         if full_name in self._actors:
             raise ValueError(f"an Actor named {full_name!r} is already registered (or built-in)")
         if default_memory_mbytes not in _MEMORY_RANGE or default_memory_mbytes.bit_count() != 1:
@@ -111,7 +114,7 @@ class Catalog:
         return actor
 
     def add_task(self, full_name: str, actor: Actor, task_input: Mapping[str, Any]) -> Task:
-        _check_full_name(full_name)
+        full_name = _full_name(full_name)
         if full_name in self._tasks:
             raise ValueError(f"a task named {full_name!r} is already registered")
         task = Task(new_id(), full_name, actor, dict(task_input))

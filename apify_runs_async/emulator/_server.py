@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import logging
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -11,6 +12,7 @@ from typing import Any, Self
 from aiohttp import web
 
 from .._rate_limits import RateLimits
+from ._access_log import AccessLogger
 from ._actors import Catalog, PayPerEvent
 from ._auth import auth_middleware
 from ._builtins import (
@@ -51,8 +53,9 @@ class ApifyEmulator:
         token: The API token to accept; a random one when None.
         host: The address to listen on.
         port: The port to listen on; 0 picks a free one.
-        actors: Actors to register, `{"username~name": handler}`; `register_actor` takes
-            more options (default memory and timeout, pay-per-event pricing).
+        actors: Actors to register, `{"username~name": handler}` (or `username/name`);
+            `register_actor` takes more options (default memory and timeout, pay-per-event
+            pricing).
         ready_secs: How long a new run stays READY before it is RUNNING.
         abort_grace_secs: How long a graceful abort waits for the Actor to stop before it
             force-stops the run (the platform waits 30 s).
@@ -69,6 +72,9 @@ class ApifyEmulator:
             requests are answered 429 `rate-limit-exceeded`. None allows any rate.
         faults: Faults to inject into the answers (see `Faults`); None injects none. The
             `faults` property changes them while serving.
+        access_log: A logger to which each request answered is logged at INFO, as
+            `GET /v2/actor-runs/abc 200 1.2 ms` (the path without its query string, which may
+            carry the token); None logs none.
     """
 
     def __init__(
@@ -87,6 +93,7 @@ class ApifyEmulator:
         max_total_memory_mbytes: int | None = None,
         rate_limits: RateLimits | None = RateLimits(),  # noqa: B008 (frozen: safe to share)
         faults: Faults | None = None,
+        access_log: logging.Logger | None = None,
     ) -> None:
         self._token = token or new_token()
         self._host = host
@@ -107,6 +114,7 @@ class ApifyEmulator:
             self.register_actor(name, handler)
         self._rate_limits = rate_limits
         self._injector = FaultInjector(faults, endpoint_name)
+        self._access_log = access_log
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._state = _State.UNOPENED
@@ -147,7 +155,7 @@ class ApifyEmulator:
         default_timeout_secs: int = 3600,
         pay_per_event: Mapping[str, float] | None = None,
     ) -> str:
-        """Add an Actor named `username~name`; returns its generated id.
+        """Add an Actor named `username~name` (or `username/name`); returns its generated id.
 
         `pay_per_event` makes it a pay-per-event Actor, chargeable for these events (event
         name to price in USD), as in `{"page-crawled": 0.001}`: its runs show the pricing in
@@ -164,7 +172,8 @@ class ApifyEmulator:
         ).id
 
     def register_task(self, name: str, actor: str, task_input: Mapping[str, Any]) -> str:
-        """Add a task `username~name` of a registered Actor (by id or name); returns its id."""
+        """Add a task `username~name` (or `username/name`) of a registered Actor (by id or
+        name); returns its id."""
         found = self._catalog.actor(actor)
         if found is None:
             raise ValueError(f"no Actor {actor!r} is registered")
@@ -189,12 +198,14 @@ class ApifyEmulator:
         app.on_response_prepare.append(self._injector.on_response_prepare)
         app[PLATFORM] = Platform(self._catalog, self._runs)
         add_routes(app.router)
-        # No access log: query strings may carry the token. No automatic decompression:
-        # `_body.py` enforces the size limit on the encoded and decoded body itself. Handlers
-        # are cancelled when their client goes away, so an abandoned long poll holds nothing.
+        # Our own access log, not aiohttp's, which shows query strings: they may carry the
+        # token. No automatic decompression: `_body.py` enforces the size limit on the encoded
+        # and decoded body itself. Handlers are cancelled when their client goes away, so an
+        # abandoned long poll holds nothing.
         runner = web.AppRunner(
             app,
-            access_log=None,
+            access_log=self._access_log,
+            access_log_class=AccessLogger,
             auto_decompress=False,
             handler_cancellation=True,
             shutdown_timeout=_SHUTDOWN_TIMEOUT_SECS,

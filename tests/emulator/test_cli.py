@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -160,3 +163,95 @@ def test_the_capacity_flags_want_whole_numbers_from_1(value: str) -> None:
     )
     assert result.returncode == 2
     assert "--max-concurrent-runs" in result.stderr
+
+
+def test_help_shows_an_example() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "apify_runs_async.emulator", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    assert "example:\n  python -m apify_runs_async.emulator --port" in result.stdout
+    for flag in ("--access-log", "--ready-secs", "--hello-world-secs", "--abort-grace-secs"):
+        assert flag in result.stdout
+
+
+@pytest.mark.anyio
+async def test_the_access_log_has_a_line_per_request_without_the_query() -> None:
+    with emulator_process("--access-log", env={"PYTHONWARNINGS": "error"}) as emulator:
+        base_url, token = emulator.base_url, emulator.token
+        assert await _list_runs(base_url, token) == 200
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{base_url}/v2/actor-runs/nope", params={"token": token}) as response,
+        ):
+            assert response.status == 404
+        emulator.process.send_signal(signal.SIGTERM)
+        emulator.process.communicate(timeout=10)
+        stderr = emulator.stderr()
+    lines = stderr.splitlines()
+    assert len(lines) == 2, lines
+    assert re.fullmatch(r"GET /v2/actor-runs 200 \d+\.\d ms", lines[0])
+    assert re.fullmatch(r"GET /v2/actor-runs/nope 404 \d+\.\d ms", lines[1])
+    assert token not in stderr
+
+
+async def _run(base_url: str, token: str, run_id: str, path: str = "") -> aiohttp.ClientResponse:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{base_url}/v2/actor-runs/{run_id}{path}",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response,
+    ):
+        await response.read()
+        return response
+
+
+async def _post(base_url: str, token: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{base_url}{path}", headers={"Authorization": f"Bearer {token}"}, **kwargs
+        ) as response,
+    ):
+        data: dict[str, Any] = (await response.json())["data"]
+        return data
+
+
+@pytest.mark.anyio
+async def test_the_timing_flags(spawn: Spawn) -> None:
+    _, base_url, token = spawn(
+        "--ready-secs", "30", "--abort-grace-secs", "0.25", "--hello-world-secs", "0"
+    )
+    waiting = await _post(base_url, token, "/v2/actors/emulator~scripted/runs", json={})
+    await asyncio.sleep(0.2)
+    assert (await (await _run(base_url, token, waiting["id"])).json())["data"]["status"] == "READY"
+
+    _, base_url, token = spawn(
+        "--ready-secs", "0", "--abort-grace-secs", "0.25", "--hello-world-secs", "0"
+    )
+    hello = await _post(
+        base_url, token, "/v2/actors/apify~hello-world/runs", params={"waitForFinish": "5"}
+    )
+    assert hello["status"] == "SUCCEEDED"
+    long = await _post(
+        base_url, token, "/v2/actors/emulator~scripted/runs", json={"steps": [{"sleepSecs": 60}]}
+    )
+    await _post(base_url, token, f"/v2/actor-runs/{long['id']}/abort?gracefully=true")
+    log = await (await _run(base_url, token, long["id"], "/log")).text()
+    assert "ABORTING: the Actor has 0.25 s to stop" in log
+
+
+@pytest.mark.parametrize("value", ["-1", "nan"])
+def test_the_timing_flags_want_seconds_from_0(value: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "apify_runs_async.emulator", "--abort-grace-secs", value],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "--abort-grace-secs" in result.stderr

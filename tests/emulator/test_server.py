@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 
@@ -72,11 +73,44 @@ async def test_actors_given_to_the_constructor_are_registered(
         assert (await Api(session, emu).finished(run["id"]))["status"] == "SUCCEEDED"
 
 
-@pytest.mark.parametrize("name", ["no-tilde", "a~b~c", "~name", "user~", "a b~c"])
+async def test_actor_and_task_names_may_be_given_with_a_slash(
+    session: aiohttp.ClientSession,
+) -> None:
+    # As the client takes them: `owner/name` is the API's `owner~name`.
+    async with fast_emulator(actors={"janedoe/from-ctor": _noop}) as emu:
+        emu.register_actor("janedoe/registered", _noop)
+        emu.register_task("janedoe/a-task", "janedoe/registered", {})
+        api = Api(session, emu)
+        for actor in ("janedoe~from-ctor", "janedoe~registered"):
+            run = await api.start(actor)
+            assert (await api.finished(run["id"]))["status"] == "SUCCEEDED"
+        with pytest.raises(ValueError, match="already"):
+            emu.register_actor("janedoe~registered", _noop)
+        task = await api.request(
+            "POST", "/v2/actor-tasks/janedoe~a-task/runs", schema="RunResponse", expect=201
+        )
+        assert task.data["status"] in ("READY", "RUNNING")
+
+
+@pytest.mark.parametrize("name", ["no-tilde", "a~b~c", "~name", "user~", "a b~c", "a/b/c"])
 async def test_register_actor_rejects_bad_names(name: str) -> None:
     emu = ApifyEmulator()
     with pytest.raises(ValueError, match="username~name"):
         emu.register_actor(name, _noop)
+
+
+async def test_an_access_log_names_each_request_without_its_query(
+    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = logging.getLogger("tests.access")
+    async with fast_emulator(access_log=logger) as emu:
+        with caplog.at_level(logging.INFO, logger="tests.access"):
+            await Api(session, emu).request(
+                "GET", "/v2/actor-runs/missing", params={"token": emu.token}, expect=404
+            )
+    [line] = [record.getMessage() for record in caplog.records]
+    assert re.fullmatch(r"GET /v2/actor-runs/missing 404 \d+\.\d ms", line)
+    assert emu.token not in caplog.text
 
 
 async def test_register_actor_rejects_duplicates_and_bad_defaults() -> None:
