@@ -163,7 +163,10 @@ async def abort(client: ApifyRuns, args: argparse.Namespace, term: Terminal) -> 
             term.note(f"{run_id}: {error}")
             code = Exit.API_ERROR
             continue
-        term.write(output.json_line(run)) if args.json else term.line(output.status_line(run))
+        if args.json:
+            term.write(output.json_line(run))
+        else:
+            term.line(output.status_line(run))
     return code
 
 
