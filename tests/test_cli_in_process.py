@@ -1,4 +1,5 @@
-"""The pure parts of `apify-runs`: what it prints, its exit codes, how it reads INPUT."""
+"""`apify-runs` in this process: what it prints, its exit codes, how it reads INPUT, and the
+usage errors it finds before any request (tests/test_cli.py runs the installed script)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import msgspec
 import pytest
 
 from apify_runs_async import Record, Run
-from apify_runs_async._cli import _args, _codes, _output
+from apify_runs_async._cli import _args, _codes, _output, main
 
 _STARTED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -161,3 +162,30 @@ def test_client_errors_are_told_by_the_flag() -> None:
     assert _args.flag_of("memory_mbytes must be a power of 2") == "--memory"
     assert _args.flag_of("run_id 'x y' is not a valid id") == "RUN"
     assert _args.flag_of("something else went wrong") is None
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("call", "emulator~scripted", "{not json"), "INPUT"),
+        (("start", "emulator~scripted", "@/no/such/file.json"), "INPUT"),
+        (("start", "emulator~scripted", "--memory", "100"), "--memory"),
+        (("start", "emulator~scripted", "--memory", "lots"), "--memory"),
+        (("call", "not an actor"), "ACTOR"),
+        (("watch", "not a run id"), "RUN"),
+        (("watch", "AbCdEfGhIjKlMnOpQ", "--poll-interval", "0.5"), "--poll-interval"),
+        (("items", "AbCdEfGhIjKlMnOpQ", "--limit", "0"), "--limit"),
+        (("items", "AbCdEfGhIjKlMnOpQ", "--format", "xml"), "--format"),
+        (("start", "emulator~scripted", "--token-file", "/no/such/token"), "--token-file"),
+        (("start", "emulator~scripted", "--base-url", "ftp://example.com"), "--base-url"),
+        (("bogus",), "COMMAND"),
+    ],
+)
+def test_usage_errors_exit_2_naming_the_argument(
+    args: tuple[str, ...], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Each is found before any request: no server is needed.
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    assert exited.value.code == 2
+    assert f"argument {named}" in capsys.readouterr().err
