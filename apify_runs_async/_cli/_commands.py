@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import anyio
 
@@ -19,6 +19,7 @@ from . import _output as output
 from ._codes import Exit, for_runs, for_status
 from ._terminal import Terminal
 
+T = TypeVar("T")
 Command = Callable[[ApifyRuns, argparse.Namespace, Terminal], Awaitable[Exit]]
 
 _WAIT_FOR_START_SECS = 0.05  # how often `call` looks whether its run has started
@@ -67,8 +68,13 @@ async def _follow_started(
         await anyio.sleep(_WAIT_FOR_START_SECS)
     run = next(iter(runs.values()))
     shown.run_id = run.id
-    async for snapshot in client.watch(run, poll_interval=poll_interval):
-        shown.show(snapshot)
+    try:
+        async with contextlib.aclosing(client.watch(run, poll_interval=poll_interval)) as watch:
+            async for snapshot in watch:
+                shown.show(snapshot)
+    except ApifyError as error:
+        # Only the display fails: the call goes on, and shows the run's end when it has it.
+        shown.term.note(f"Run {run.id}: no more status lines: {error}")
 
 
 async def call(client: ApifyRuns, args: argparse.Namespace, term: Terminal) -> Exit:
@@ -105,7 +111,7 @@ async def call(client: ApifyRuns, args: argparse.Namespace, term: Terminal) -> E
     if args.json:
         document: dict[str, Any] = {"run": run, "output": output.record_value(result.output)}
         if args.items:
-            document["items"] = [item async for item in client.iterate_items(run)]
+            document["items"] = await _all(client.iterate_items(run))
         term.write(output.json_line(document))
         return for_status(run.status)
     shown.show(run)
@@ -185,20 +191,27 @@ async def items(client: ApifyRuns, args: argparse.Namespace, term: Terminal) -> 
         # The API's own export, written as it comes: however many items there are.
         await client.download_items(args.run, format=args.format, to=term.stream())
         return Exit.OK
-    page = [item async for item in client.iterate_items(args.run, limit=args.limit)]
+    page = await _all(client.iterate_items(args.run, limit=args.limit))
     term.write(output.items_text(page, args.format))
     return Exit.OK
 
 
 async def runs(client: ApifyRuns, args: argparse.Namespace, term: Terminal) -> Exit:
-    found = client.iterate_runs(args.actor, status=args.status, desc=True, limit=args.limit)
-    listed = [run async for run in found]
+    listed = await _all(
+        client.iterate_runs(args.actor, status=args.status, desc=True, limit=args.limit)
+    )
     if args.json:
         term.write(b"".join(output.json_line(run) for run in listed))
     else:
         for line in output.runs_table(listed):
             term.line(line)
     return Exit.OK
+
+
+async def _all(iterator: AsyncGenerator[T, None]) -> list[T]:
+    """Everything the iterator yields; closed at once if reading fails (it may hold a task)."""
+    async with contextlib.aclosing(iterator):
+        return [value async for value in iterator]
 
 
 def _ending_newline(data: bytes) -> bytes:
