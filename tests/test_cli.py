@@ -158,6 +158,11 @@ def test_start_then_watch_log_items_and_runs(cli: Cli) -> None:
     assert started.returncode == 0, started.stderr
     run_id = _document(started.stdout)["id"]
 
+    followed = cli("log", run_id, "--follow")  # the lines as they come, to the run's end
+    assert followed.returncode == 0, followed.stderr
+    assert "Step 0 line 1" in followed.stdout
+    assert "Run finished with status SUCCEEDED" in followed.stdout.splitlines()[-1]
+
     watched = cli("watch", run_id, "--json")
     assert watched.returncode == 0, watched.stderr
     snapshots = [json.loads(line) for line in watched.stdout.splitlines()]
@@ -167,6 +172,7 @@ def test_start_then_watch_log_items_and_runs(cli: Cli) -> None:
     log = cli("log", run_id)
     assert log.returncode == 0, log.stderr
     assert "Step 0 line 1" in log.stdout
+    assert log.stdout.endswith("\n")
 
     csv = cli("items", run_id, "--format", "csv")
     assert csv.returncode == 0, csv.stderr
