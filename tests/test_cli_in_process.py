@@ -174,6 +174,7 @@ def test_client_errors_are_told_by_the_flag() -> None:
         (("call", "not an actor"), "ACTOR"),
         (("watch", "not a run id"), "RUN"),
         (("watch", "AbCdEfGhIjKlMnOpQ", "--poll-interval", "0.5"), "--poll-interval"),
+        (("call", "emulator~scripted", "--poll-interval", "61"), "--poll-interval"),
         (("items", "AbCdEfGhIjKlMnOpQ", "--limit", "0"), "--limit"),
         (("items", "AbCdEfGhIjKlMnOpQ", "--format", "xml"), "--format"),
         (("start", "emulator~scripted", "--token-file", "/no/such/token"), "--token-file"),

@@ -93,6 +93,14 @@ def _positive(text: str) -> int:
     return value
 
 
+def _poll_interval(text: str) -> float:
+    # Checked here, not only by the client: `call` would find out after starting its run.
+    value = float(text)
+    if not 1 <= value <= 60:
+        raise argparse.ArgumentTypeError(f"must be 1 to 60 seconds, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -125,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     following = argparse.ArgumentParser(add_help=False)
     following.add_argument(
         "--poll-interval",
-        type=float,
+        type=_poll_interval,
         default=5.0,
         metavar="S",
         help="how late status messages may be seen, 1 to 60 s (default: 5); "

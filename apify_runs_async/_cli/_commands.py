@@ -60,14 +60,17 @@ class _Shown:
 
 
 async def _follow_started(
-    client: ApifyRuns, runs: Mapping[str, Run], shown: _Shown, poll_interval: float
+    client: ApifyRuns, runs: Mapping[str, Run], shown: _Shown, poll_interval: float, show: bool
 ) -> None:
-    """Show the status of the run `call_many` started, once it has; cancelled at its end."""
+    """Note the run `call_many` started, once it has, and (if `show`) show its status at each
+    change; cancelled at the call's end."""
     # `runs_in_flight` is a plain mapping, with no event to wait on: look now and then.
     while not runs:  # noqa: ASYNC110
         await anyio.sleep(_WAIT_FOR_START_SECS)
     run = next(iter(runs.values()))
     shown.run_id = run.id
+    if not show:
+        return
     try:
         async with contextlib.aclosing(client.watch(run, poll_interval=poll_interval)) as watch:
             async for snapshot in watch:
@@ -94,10 +97,14 @@ async def call(client: ApifyRuns, args: argparse.Namespace, term: Terminal) -> E
             ) as results,
             anyio.create_task_group() as group,
         ):
-            if not args.json:
-                group.start_soon(
-                    _follow_started, client, results.runs_in_flight, shown, args.poll_interval
-                )
+            group.start_soon(
+                _follow_started,
+                client,
+                results.runs_in_flight,
+                shown,
+                args.poll_interval,
+                not args.json,  # JSON: no status lines
+            )
             async for _, finished in results:
                 result = finished
             group.cancel_scope.cancel()
