@@ -231,7 +231,21 @@ async def test_the_timing_flags(spawn: Spawn) -> None:
     assert (await (await _run(base_url, token, waiting["id"])).json())["data"]["status"] == "READY"
 
     _, base_url, token = spawn(
-        "--ready-secs", "0", "--abort-grace-secs", "0.25", "--hello-world-secs", "0"
+        "--ready-secs",
+        "0",
+        "--abort-grace-secs",
+        "0.25",
+        "--timeout-grace-secs",
+        "0.5",
+        "--hello-world-secs",
+        "0",
+    )
+    timing_out = await _post(
+        base_url,
+        token,
+        "/v2/actors/emulator~scripted/runs",
+        params={"timeout": "1"},
+        json={"steps": [{"sleepSecs": 60}]},
     )
     hello = await _post(
         base_url, token, "/v2/actors/apify~hello-world/runs", params={"waitForFinish": "5"}
@@ -243,6 +257,9 @@ async def test_the_timing_flags(spawn: Spawn) -> None:
     await _post(base_url, token, f"/v2/actor-runs/{long['id']}/abort?gracefully=true")
     log = await (await _run(base_url, token, long["id"], "/log")).text()
     assert "ABORTING: the Actor has 0.25 s to stop" in log
+    await _run(base_url, token, timing_out["id"], "?waitForFinish=5")
+    log = await (await _run(base_url, token, timing_out["id"], "/log")).text()
+    assert "TIMING-OUT: the Actor has 0.5 s to stop" in log
 
 
 @pytest.mark.parametrize("value", ["-1", "nan"])
