@@ -45,11 +45,34 @@ def _require_success(request: Request, response: Response) -> None:
         raise error_for(request, response)
 
 
+class _Undecodable(Exception):
+    """A body `_decode` could not read; `reason` says why (`... response {reason}`)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _decode(decoder: msgspec.json.Decoder[T], body: bytes, what: str) -> T:
+    """`body` decoded: the one place that decodes what a server sent, success or error.
+
+    Whatever the bytes (invalid UTF-8, nesting thousands deep, numbers out of range, a wrong
+    shape), the result is data or `_Undecodable`, never another exception.
+    """
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise _Undecodable(f"is not {what} ({exc})") from None
+    except ValueError:  # msgspec.DecodeError, or UnicodeDecodeError for invalid UTF-8
+        raise _Undecodable("is not valid JSON") from None
+    except RecursionError:  # a hostile body nested thousands deep
+        raise _Undecodable("is nested too deeply") from None
+
+
 def _error_detail(response: Response) -> tuple[str | None, str]:
     """The API's error type and message, or (None, "") if the body is not the API's error."""
     try:
-        detail = error_response_decoder.decode(response.body).error
-    except ValueError:  # msgspec.DecodeError, or UnicodeDecodeError for invalid UTF-8
+        detail = _decode(error_response_decoder, response.body, "an error").error
+    except _Undecodable:
         return None, ""
     return detail.type, detail.message or ""
 
@@ -117,13 +140,9 @@ def _data(
     if not (content_type.startswith(_JSON) or content_type.lower().startswith(_JSON)):
         raise _invalid(request, response, f"has Content-Type {content_type!r}, not JSON")
     try:
-        return decoder.decode(response.body).data
-    except msgspec.ValidationError as exc:
-        raise _invalid(request, response, f"is not {what} ({exc})") from None
-    except ValueError:  # msgspec.DecodeError, or UnicodeDecodeError for invalid UTF-8
-        raise _invalid(request, response, "is not valid JSON") from None
-    except RecursionError:  # a hostile body nested thousands deep
-        raise _invalid(request, response, "is nested too deeply") from None
+        return _decode(decoder, response.body, what).data
+    except _Undecodable as exc:
+        raise _invalid(request, response, exc.reason) from None
 
 
 def run(request: Request, response: Response) -> Run:
@@ -270,15 +289,11 @@ def item_page(request: Request, response: Response, decoders: ItemDecoders) -> I
     offset, limit, count, total = figures
     desc = response.headers.get(_DESC, "false").lower() == "true"
     try:
-        items = decoders.page.decode(response.body)
-    except msgspec.ValidationError as exc:
+        items = _decode(decoders.page, response.body, "a list of items")
+    except _Undecodable as exc:
         raise _bad_item(request, response, decoders, offset, total, desc) or _invalid(
-            request, response, f"is not a list of items ({exc})"
+            request, response, exc.reason
         ) from None
-    except ValueError:  # msgspec.DecodeError, or UnicodeDecodeError for invalid UTF-8
-        raise _invalid(request, response, "is not valid JSON") from None
-    except RecursionError:
-        raise _invalid(request, response, "is nested too deeply") from None
     return ItemPage(items, total=total, offset=offset, limit=limit, count=count, desc=desc)
 
 
@@ -292,20 +307,20 @@ def _bad_item(
 ) -> InvalidItemError | None:
     """The error naming the first item that does not fit, found by decoding one at a time."""
     try:
-        raws = _raw_items.decode(response.body)
-    except msgspec.ValidationError:
-        return None  # not a list at all
+        raws = _decode(_raw_items, response.body, "a list")
+    except _Undecodable:
+        return None  # not a list at all, or not JSON
     for position, raw in enumerate(raws):
         try:
-            decoders.item.decode(raw)
-        except msgspec.ValidationError as exc:
+            _decode(decoders.item, raw, f"a {decoders.name}")
+        except _Undecodable as exc:
             index = total - 1 - (offset + position) if desc else offset + position
             return InvalidItemError(
                 request.method,
                 request.path,
                 status=response.status,
                 index=index,
-                reason=f"is not a {decoders.name} ({exc})",
+                reason=exc.reason,
                 excerpt=excerpt(bytes(raw)),
             )
     return None
