@@ -11,6 +11,7 @@ import aiohttp
 import yarl
 
 from . import _validation as check
+from ._errors import register_secret
 from ._version import __version__
 
 DEFAULT_BASE_URL = "https://api.apify.com"
@@ -52,7 +53,10 @@ class Timeouts:
 
 
 def resolve_token(token: str | None) -> str | None:
-    """The token given, else $APIFY_TOKEN; None means anonymous (enough to GET a run)."""
+    """The token given, else $APIFY_TOKEN; None means anonymous (enough to GET a run).
+
+    The token is registered as a secret: no server can echo it into a message or a log line.
+    """
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
         if token is None:
@@ -66,6 +70,7 @@ def resolve_token(token: str | None) -> str | None:
             "token must be non-empty, without spaces or control characters "
             "(or None to use $APIFY_TOKEN)"
         )
+    register_secret(token)
     return token
 
 

@@ -77,6 +77,9 @@ def _error_detail(response: Response) -> tuple[str | None, str]:
     return detail.type, detail.message or ""
 
 
+_ERROR_TYPE_CHARS = 100  # the API's are short words, such as `record-not-found`
+
+
 def error_for(request: Request, response: Response) -> ApiError:
     """The exception for an error response, with the server's own type and message."""
     error_type, message = _error_detail(response)
@@ -86,7 +89,7 @@ def error_for(request: Request, response: Response) -> ApiError:
         request.method,
         request.path,
         status=response.status,
-        error_type=error_type,
+        error_type=None if error_type is None else shortened(error_type, _ERROR_TYPE_CHARS),
         message=message,
         retry_after=retry_after(response.headers.get("Retry-After")),
     )

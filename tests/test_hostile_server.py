@@ -7,26 +7,31 @@ Every test talks real HTTP to a purpose-built server on 127.0.0.1.
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 from aiohttp import web
 
 from apify_runs_async import (
     ApiError,
+    ApifyError,
     ApifyRuns,
     InvalidResponseError,
     Retries,
+    RunFailedError,
     ServerError,
     Timeouts,
 )
-from tests.fake_api import FakeApi, Reply
-from tests.helpers import ONE_TRY, run_body
+from tests.fake_api import FakeApi, Reply, error_reply, json_reply
+from tests.helpers import ONE_TRY, everything_about, run_body
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "tok-SECRET-hostile-5f2a"
+TOKEN = "tok/SECRET+hostile=5f2a"  # its URL-encoded forms differ from it
+TOKEN_FORMS = (TOKEN, quote(TOKEN), quote(TOKEN, safe=""), quote_plus(TOKEN))
 RUN_ID = str(run_body()["data"]["id"])
 RETRIES = Retries(max_tries=3, delay=lambda tries, retry_after: 0.001)
 
@@ -157,3 +162,100 @@ async def test_a_bad_item_among_hostile_json_is_a_typed_error(fake_api: FakeApi)
     async with client(fake_api) as c:
         with pytest.raises(InvalidResponseError):
             await c.list_items(RUN_ID, item_type=dict[str, int])
+
+
+# --- Whatever the server sends back is redacted ------------------------------------------------
+
+
+def assert_no_token(texts: list[str]) -> None:
+    """No form of the token, nor the first half of one (where a message is cut), in `texts`."""
+    halves = [form[: len(form) // 2] for form in TOKEN_FORMS]
+    assert not [text for text in texts if any(half in text for half in halves)]
+
+
+ECHOES: dict[str, Callable[[str], Reply]] = {
+    "message": lambda token: error_reply(400, "invalid-input", f"bad token {token}!"),
+    "type": lambda token: error_reply(400, f"type-{token}", "m"),
+    "text-body": lambda token: text_reply(400, f"<html>token={token}</html>"),
+    "after-control-characters": lambda token: text_reply(400, f"\x1b[2J\r\n{token}\x00"),
+    "far-in": lambda token: text_reply(400, "\u20ac" * 185 + token),  # across the excerpt's cut
+}
+
+
+def text_reply(status: int, text: str) -> Reply:
+    async def reply(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=status, text=text, content_type="text/html")
+
+    return reply
+
+
+@pytest.mark.parametrize("form", TOKEN_FORMS, ids=["plain", "quoted", "quoted-all", "quoted-plus"])
+@pytest.mark.parametrize("echo", ECHOES)
+@pytest.mark.parametrize("name", OPERATIONS)
+async def test_a_token_the_server_echoes_is_redacted(
+    fake_api: FakeApi, caplog: pytest.LogCaptureFixture, name: str, echo: str, form: str
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="apify_runs_async")
+    fake_api.reply = ECHOES[echo](form)
+    async with client(fake_api, retries=RETRIES) as c:
+        with pytest.raises(ApiError) as caught:
+            await OPERATIONS[name](c)
+    assert caught.value.status == 400
+    assert_no_token([*everything_about(caught.value), caplog.text])
+    if echo == "message" and name != "record_exists":  # a HEAD answer has no body
+        assert "bad token ***!" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", JSON_READERS)
+async def test_a_token_in_a_garbled_success_is_redacted(fake_api: FakeApi, name: str) -> None:
+    fake_api.reply = text_reply(200, f'{{"data": "{TOKEN}"')
+    async with client(fake_api) as c:
+        with pytest.raises(InvalidResponseError) as caught:
+            await OPERATIONS[name](c)
+    assert_no_token(everything_about(caught.value))
+    assert "***" in caught.value.excerpt
+
+
+def run_route(status: str, log: str) -> Reply:
+    """A run that has ended `status` with the token in its status message, and a log that
+    has the token in it; no records."""
+
+    async def reply(request: web.Request) -> web.StreamResponse:
+        if request.path.endswith("/log"):
+            return web.Response(text=log)
+        if "/records/" in request.path:
+            return await error_reply(404, "record-not-found", "no record")(request)
+        return await json_reply(201, run_body(status=status, statusMessage=f"{TOKEN} left"))(
+            request
+        )
+
+    return reply
+
+
+async def test_a_token_in_a_failed_runs_status_message_is_redacted(fake_api: FakeApi) -> None:
+    fake_api.reply = run_route("FAILED", "")
+    async with client(fake_api) as c:
+        with pytest.raises(RunFailedError) as caught:
+            await c.call("a~b", raise_on_failure=True)
+    assert str(caught.value).endswith("ended FAILED: *** left")
+    assert caught.value.run.status_message == f"{TOKEN} left"  # the run itself is data
+    assert_no_token([str(caught.value), repr(caught.value), repr(caught.value.args)])
+
+
+async def test_a_token_in_a_forwarded_log_line_is_redacted(
+    fake_api: FakeApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tests.hostile_log")
+    fake_api.reply = run_route("SUCCEEDED", f"one\nthe token is {quote(TOKEN)}\n")
+    async with client(fake_api) as c:
+        await c.call("a~b", log=logging.getLogger("tests.hostile_log"))
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines[-1].endswith("the token is ***")
+    assert_no_token(lines)
+
+
+async def test_a_short_token_is_not_redacted_from_every_word(fake_api: FakeApi) -> None:
+    fake_api.reply = error_reply(400, "invalid-input", "the input is bad")
+    async with ApifyRuns("t", base_url=fake_api.base_url, retries=ONE_TRY) as c:
+        with pytest.raises(ApifyError, match="the input is bad"):
+            await c.get(RUN_ID)
