@@ -2,6 +2,7 @@
 
     ApifyError                     base of them all
     ├── ClientClosedError          the client is not open (use `async with ApifyRuns()`)
+    ├── WrongEventLoopError        the client was used from an event loop it was not opened in
     ├── ApiError                   the API answered with an error status
     │   ├── BadRequestError          400: invalid input, a limit hit, a finished run...
     │   ├── UnauthorizedError        401: token missing or invalid
@@ -56,6 +57,7 @@ __all__ = [
     "TransportError",
     "UnauthorizedError",
     "UncertainOutcomeError",
+    "WrongEventLoopError",
 ]
 
 
@@ -115,6 +117,11 @@ class ApifyError(Exception):
 
 class ClientClosedError(ApifyError, RuntimeError):
     """The client was used before `async with` entered it, or after it was closed."""
+
+
+class WrongEventLoopError(ApifyError, RuntimeError):
+    """The client was used from an event loop other than the one it was opened in: its
+    connections belong to that loop. Open a client in each loop (each thread) instead."""
 
 
 class _RequestError(ApifyError):

@@ -26,6 +26,7 @@ from ._errors import (
     ApifyTimeoutError,
     ClientClosedError,
     ResponseTooLargeError,
+    WrongEventLoopError,
     excerpt,
     shortened,
 )
@@ -106,6 +107,9 @@ class Transport:
         self._rate_limiter = rate_limiter
         self._body_limits = body_limits
         self._client_timeouts: dict[int, aiohttp.ClientTimeout] = {}  # by hold: 0..60 s
+        # The session's connections belong to the loop the client was opened in: another
+        # loop's tasks must not touch them (aiohttp would fail on them, or worse, not fail).
+        self._loop = asyncio.get_running_loop()
 
     def _timeout(self, long_poll_secs: int) -> aiohttp.ClientTimeout:
         timeout = self._client_timeouts.get(long_poll_secs)
@@ -152,6 +156,8 @@ class Transport:
         )
 
     async def send(self, request: Request) -> Response:
+        if asyncio.get_running_loop() is not self._loop:
+            raise _wrong_loop(request)
         if self._rate_limiter is not None:
             await self._rate_limiter.wait(request.method, request.path)
         # Only a debug log reads the time a request took.
@@ -194,6 +200,8 @@ class Transport:
         """The body of a 2xx answer to `request`, chunk by chunk as it arrives (each within
         the read timeout). Any other answer is read whole and handed to `refuse`, which
         raises the matching error."""
+        if asyncio.get_running_loop() is not self._loop:
+            raise _wrong_loop(request)
         if self._rate_limiter is not None:
             await self._rate_limiter.wait(request.method, request.path)
         failure: ApifyError | None = None
@@ -227,6 +235,13 @@ class Transport:
         return error(
             request.method, request.path, _describe(exc), maybe_processed=_may_have_sent(exc)
         )
+
+
+def _wrong_loop(request: Request) -> WrongEventLoopError:
+    return WrongEventLoopError(
+        f"{request.method} {request.path}: this ApifyRuns client was opened in another event "
+        "loop, and can only be used in that one; open a client in each loop (each thread)"
+    )
 
 
 class BodyLimits(NamedTuple):

@@ -6,12 +6,15 @@ Every test talks real HTTP to a purpose-built server on 127.0.0.1.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+import anyio
 import pytest
 from aiohttp import web
 
@@ -24,6 +27,7 @@ from apify_runs_async import (
     RunFailedError,
     ServerError,
     Timeouts,
+    WrongEventLoopError,
 )
 from tests.fake_api import FakeApi, Reply, error_reply, json_reply
 from tests.helpers import ONE_TRY, everything_about, run_body
@@ -259,3 +263,45 @@ async def test_a_short_token_is_not_redacted_from_every_word(fake_api: FakeApi) 
     async with ApifyRuns("t", base_url=fake_api.base_url, retries=ONE_TRY) as c:
         with pytest.raises(ApifyError, match="the input is bad"):
             await c.get(RUN_ID)
+
+
+# --- A client used from the wrong event loop fails clearly -------------------------------------
+
+
+@pytest.mark.parametrize("name", OPERATIONS)
+async def test_a_client_used_from_another_loop_fails_clearly(fake_api: FakeApi, name: str) -> None:
+    fake_api.reply = json_reply(200, run_body())
+    async with client(fake_api) as c:
+
+        def in_another_loop() -> None:
+            asyncio.run(OPERATIONS[name](c))
+
+        with pytest.raises(WrongEventLoopError, match="opened in another event loop"):
+            await anyio.to_thread.run_sync(in_another_loop)
+        assert fake_api.requests == []  # its connections were not touched
+        await c.get(RUN_ID)  # and in its own loop, it still works
+
+
+async def test_a_client_opened_in_another_loop_fails_clearly(fake_api: FakeApi) -> None:
+    fake_api.reply = json_reply(200, run_body())
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever)
+    thread.start()
+
+    async def in_its_loop(coroutine: Coroutine[Any, Any, object]) -> object:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, loop))
+
+    try:
+        c = client(fake_api)
+        await in_its_loop(c.__aenter__())
+        with pytest.raises(WrongEventLoopError):
+            await c.get(RUN_ID)
+        with pytest.raises(WrongEventLoopError):
+            await _collect(c.stream_log(RUN_ID))
+        assert fake_api.requests == []
+        await in_its_loop(c.get(RUN_ID))  # in its own loop, it works
+        await in_its_loop(c.aclose())
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
