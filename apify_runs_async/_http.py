@@ -56,6 +56,9 @@ class Request(msgspec.Struct, frozen=True, gc=False):
     user_agent: str | None = None
     # Any other headers of this request alone, such as a charge's idempotency key.
     headers: Mapping[str, str] | None = None
+    # The run a run-level request is about (checked already): an answer about another run
+    # (a proxy's or a cache's mix-up) is refused.
+    run_id: str | None = None
 
 
 class Response(msgspec.Struct, frozen=True, gc=False):

@@ -151,9 +151,13 @@ def _data(
 def run(request: Request, response: Response) -> Run:
     """The `Run` in a successful response; raises the matching error otherwise."""
     found = _data(request, response, run_response_decoder, "a run")
-    # The usual id needs no more checks; tested inline, as every run decoded comes through here.
-    if not (found.id.isalnum() and found.id.isascii()):
-        _check_id(request, response, found.id)
+    # The run asked for (checked when asked) needs no more checks: one comparison, as every
+    # run decoded comes through here.
+    if found.id != request.run_id:
+        if request.run_id is not None:  # a proxy's or a cache's mix-up: never passed off
+            raise _invalid(request, response, f"is about run {found.id!r}, not the one asked for")
+        if not (found.id.isalnum() and found.id.isascii()):
+            _check_id(request, response, found.id)
     return found
 
 

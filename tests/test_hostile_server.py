@@ -24,12 +24,13 @@ from apify_runs_async import (
     ApifyRuns,
     InvalidResponseError,
     Retries,
+    Run,
     RunFailedError,
     ServerError,
     Timeouts,
     WrongEventLoopError,
 )
-from tests.fake_api import FakeApi, Reply, error_reply, json_reply
+from tests.fake_api import FakeApi, Reply, error_reply, in_turn, json_reply
 from tests.helpers import ONE_TRY, everything_about, run_body
 
 pytestmark = pytest.mark.anyio
@@ -305,3 +306,82 @@ async def test_a_client_opened_in_another_loop_fails_clearly(fake_api: FakeApi) 
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()
+
+
+# --- A response must be about the run asked for ------------------------------------------------
+
+OTHER_RUN = run_body(id="SomeOtherRun42")
+# Every operation whose answer names the run it asked about.
+RUN_LEVEL = ["get", "abort", "update", "metamorph", "reboot", "resurrect", "wait_for_finish"]
+RUN_LEVEL += ["watch"]
+
+
+@pytest.mark.parametrize("name", RUN_LEVEL)
+async def test_an_answer_about_another_run_is_invalid(fake_api: FakeApi, name: str) -> None:
+    fake_api.reply = json_reply(200, OTHER_RUN)
+    async with client(fake_api, retries=RETRIES) as c:
+        with pytest.raises(InvalidResponseError, match="is about run 'SomeOtherRun42'"):
+            await OPERATIONS[name](c)
+    assert len(fake_api.requests) >= 3  # retried like a garbled answer, to the last try
+
+
+@pytest.mark.parametrize("name", ["get", "abort", "update", "wait_for_finish"])
+async def test_an_answer_about_another_run_is_retried(fake_api: FakeApi, name: str) -> None:
+    fake_api.reply = in_turn(json_reply(200, OTHER_RUN), json_reply(200, run_body()))
+    async with client(fake_api, retries=RETRIES) as c:
+        run = await OPERATIONS[name](c)
+    assert isinstance(run, Run) and run.id == RUN_ID
+    assert len(fake_api.requests) == 2
+
+
+COUNTS: dict[str, Callable[[int], dict[str, Any]]] = {
+    "reboot": lambda done: run_body(status="RUNNING", stats={"rebootCount": done}),
+    "resurrect": lambda done: run_body(status="RUNNING", stats={"resurrectCount": done}),
+    "metamorph": lambda done: run_body(
+        status="RUNNING",
+        metamorphs=[{"createdAt": "2024-01-01T00:00:00.000Z", "actorId": "a", "buildId": "b"}]
+        * done,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", COUNTS)
+async def test_a_change_answered_about_another_run_is_not_done_twice(
+    fake_api: FakeApi, name: str
+) -> None:
+    done = 0
+
+    async def reply(request: web.Request) -> web.StreamResponse:
+        nonlocal done
+        if request.method == "POST":
+            done += 1
+            return await json_reply(200, OTHER_RUN)(request)
+        return await json_reply(200, COUNTS[name](done))(request)
+
+    fake_api.reply = reply
+    async with client(fake_api, retries=RETRIES) as c:
+        run = await OPERATIONS[name](c)
+    assert isinstance(run, Run) and run.id == RUN_ID
+    assert done == 1  # the answer took effect: found so, and not sent again
+
+
+async def test_a_start_answered_with_garbled_json_does_not_start_twice(
+    fake_api: FakeApi,
+) -> None:
+    started: list[str] = []
+
+    async def reply(request: web.Request) -> web.StreamResponse:
+        if request.method == "POST":
+            started.append(request.headers["User-Agent"])
+            return web.Response(status=201, body=b'{"data": {', content_type="application/json")
+        if request.path.endswith("/runs"):  # the look-up for a run the try started
+            item = {**run_body()["data"], "meta": {"origin": "API", "userAgent": started[-1]}}
+            listed = {"items": [item], "total": 1, "offset": 0, "limit": 100, "count": 1}
+            return await json_reply(200, {"data": {**listed, "desc": True}})(request)
+        return await json_reply(200, run_body(status="RUNNING"))(request)
+
+    fake_api.reply = reply
+    async with client(fake_api, retries=RETRIES) as c:
+        run = await c.start("a~b")
+    assert run.id == RUN_ID
+    assert len(started) == 1
