@@ -7,10 +7,12 @@ Every test talks real HTTP to a purpose-built server on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import threading
-from collections.abc import Callable, Coroutine
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -22,6 +24,7 @@ from apify_runs_async import (
     ApiError,
     ApifyError,
     ApifyRuns,
+    ApifyTimeoutError,
     InvalidResponseError,
     Retries,
     Run,
@@ -385,3 +388,82 @@ async def test_a_start_answered_with_garbled_json_does_not_start_twice(
         run = await c.start("a~b")
     assert run.id == RUN_ID
     assert len(started) == 1
+
+
+# --- Every phase of a response is bounded by a timeout -----------------------------------------
+
+FAST = Timeouts(connect=0.1, read=0.2)  # a response opens within 0.3 s, or never
+
+
+@contextlib.asynccontextmanager
+async def trickling_server(head: bytes) -> AsyncIterator[str]:
+    """A server on 127.0.0.1 that answers each request with `head` (a status line and headers
+    that never end), one byte every 20 ms: never silent long enough for a read timeout."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            for byte in head:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.02)
+        except ConnectionError:
+            pass  # the client gave up
+        finally:
+            writer.close()
+            tasks.discard(task)
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    async with server:
+        host, port = server.sockets[0].getsockname()[:2]
+        yield f"http://{host}:{port}"
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+TRICKLED_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Pad: " + b"a" * 10_000
+# Those that read a response whole (`send`), and those that stream it (`stream`).
+TRICKLED = ["get", "start", "update", "list_runs", "get_record", "list_items"]
+TRICKLED += ["download_record", "download_items", "stream_log"]
+
+
+@pytest.mark.parametrize("name", TRICKLED)
+async def test_headers_trickled_a_byte_at_a_time_are_cut_off(name: str) -> None:
+    async with (
+        trickling_server(TRICKLED_HEAD) as base_url,
+        ApifyRuns(TOKEN, base_url=base_url, timeouts=FAST, retries=ONE_TRY) as c,
+    ):
+        began = time.monotonic()
+        with anyio.fail_after(3), pytest.raises(ApifyTimeoutError) as caught:
+            await OPERATIONS[name](c)
+    assert time.monotonic() - began < 1  # 0.3 s, the time a response has to open
+    assert caught.value.maybe_processed  # the request was sent
+
+
+async def test_a_long_poll_gives_its_headers_the_hold_too() -> None:
+    async with (
+        trickling_server(TRICKLED_HEAD) as base_url,
+        ApifyRuns(TOKEN, base_url=base_url, timeouts=FAST, retries=ONE_TRY) as c,
+    ):
+        began = time.monotonic()
+        with anyio.fail_after(3), pytest.raises(ApifyTimeoutError):
+            await c.get(RUN_ID, wait_for_finish=1)
+    assert 1.2 < time.monotonic() - began < 2.5  # 0.3 s, and the 1 s the server may hold it
+
+
+async def test_a_wait_for_a_free_connection_is_not_a_timeout(fake_api: FakeApi) -> None:
+    async def slow(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(0.15)  # within the read timeout, but three in a row are not
+        return await json_reply(200, run_body())(request)
+
+    fake_api.reply = slow
+    options = {"timeouts": FAST, "retries": ONE_TRY, "max_connections": 1}
+    async with client(fake_api, **options) as c, anyio.create_task_group() as group:
+        for _ in range(4):
+            group.start_soon(c.get, RUN_ID)
+    assert len(fake_api.requests) == 4
