@@ -102,8 +102,9 @@ def retry_after(value: str | None) -> float | None:
     """
     if value is None:
         return None
-    if _SECONDS.fullmatch(value.strip()):
-        return float(value)
+    seconds = value.strip(" \t")  # HTTP's whitespace only: float() would refuse some others
+    if _SECONDS.fullmatch(seconds):
+        return float(seconds)
     when = _http_date(value)
     return None if when is None else max(0.0, (when - datetime.now(UTC)).total_seconds())
 

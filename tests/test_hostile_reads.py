@@ -90,7 +90,7 @@ async def test_a_huge_pagination_figure_is_an_invalid_response(fake_api: FakeApi
         "X-Apify-Pagination-Total": "9" * 5000,
     }
     fake_api.reply = json_reply(200, [], headers)
-    async with ApifyRuns("t", base_url=fake_api.base_url) as client:
+    async with ApifyRuns("t", base_url=fake_api.base_url, retries=ONE_TRY) as client:
         with pytest.raises(InvalidResponseError, match="X-Apify-Pagination-Total"):
             await client.list_items("HG7ML7M8z78YcAPEB")
 
