@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import anyio
+import msgspec
 import pytest
 from aiohttp import web
 
@@ -170,6 +171,21 @@ async def test_a_bad_item_among_hostile_json_is_a_typed_error(fake_api: FakeApi)
     async with client(fake_api) as c:
         with pytest.raises(InvalidResponseError):
             await c.list_items(RUN_ID, item_type=dict[str, int])
+
+
+UNREADABLE = {name: body for name, body in HOSTILE_BODIES.items() if name != "duplicate-keys"}
+
+
+@pytest.mark.parametrize("body", UNREADABLE.values(), ids=UNREADABLE.keys())
+async def test_a_hostile_record_is_data_whose_json_fails_as_documented(
+    fake_api: FakeApi, body: bytes
+) -> None:
+    fake_api.reply = body_reply(200, body)
+    async with client(fake_api) as c:
+        record = await c.get_record(RUN_ID)
+    assert record is not None and record.body == body  # a record is data, whatever it holds
+    with pytest.raises(msgspec.DecodeError):
+        record.json()
 
 
 # --- Whatever the server sends back is redacted ------------------------------------------------
