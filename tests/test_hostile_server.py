@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+import aiohttp
 import anyio
 import msgspec
 import pytest
@@ -492,3 +493,35 @@ async def test_a_wait_for_a_free_connection_is_not_a_timeout(fake_api: FakeApi) 
         for _ in range(6):
             group.start_soon(c.get, RUN_ID)
     assert len(fake_api.requests) == 6
+
+
+async def test_a_wait_in_a_lent_sessions_pool_counts_against_the_timeout(
+    fake_api: FakeApi,
+) -> None:
+    async def slow(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(0.1)
+        return await json_reply(200, run_body())(request)
+
+    fake_api.reply = slow
+    outcomes: list[str] = []
+    timeouts = Timeouts(connect=0.1, read=0.3)
+
+    async def get(c: ApifyRuns) -> None:
+        try:
+            await c.get(RUN_ID)
+        except ApifyTimeoutError:
+            outcomes.append("timed out")
+        else:
+            outcomes.append("done")
+
+    # As documented: the client cannot tell a wait in a lent session's pool from a slow answer.
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session,
+        ApifyRuns(
+            TOKEN, base_url=fake_api.base_url, session=session, timeouts=timeouts, retries=ONE_TRY
+        ) as c,
+        anyio.create_task_group() as group,
+    ):
+        for _ in range(6):
+            group.start_soon(get, c)
+    assert "done" in outcomes and "timed out" in outcomes
