@@ -32,6 +32,7 @@ from ._errors import (
     TransportError,
     UnauthorizedError,
     UncertainOutcomeError,
+    WrongEventLoopError,
 )
 from ._following import RunRef
 from ._in_flight import CallStream
@@ -135,6 +136,7 @@ __all__ = [
     "TransportError",
     "UnauthorizedError",
     "UncertainOutcomeError",
+    "WrongEventLoopError",
     "__version__",
     "is_terminal",
 ]

@@ -11,6 +11,7 @@ import aiohttp
 import yarl
 
 from . import _validation as check
+from ._errors import register_secret
 from ._version import __version__
 
 DEFAULT_BASE_URL = "https://api.apify.com"
@@ -27,13 +28,24 @@ USER_AGENT = (
 class Timeouts:
     """How long to wait for the API, in seconds.
 
-    `connect` bounds opening a connection to the server; waiting for a free connection in the
-    pool is not bounded, as runs being followed hold theirs for up to a minute (bound a whole
-    call with `anyio.fail_after` instead). `read` bounds the wait for each chunk of a
-    response; a long-poll (`waitForFinish`) extends it by the time the server may hold the
-    request, so a long-poll never trips it; a whole response body must also arrive within
-    `read`. `total` (None: no limit) bounds each request of a call together with its retries,
-    their waits and the checks a start makes, extended by a long-poll's hold; past it the call
+    Each request, phase by phase:
+
+    - waiting for a free connection of the client's own session (`max_connections`): not
+      bounded, as runs being followed hold theirs for up to a minute (bound a whole call with
+      `anyio.fail_after` instead). With a session lent to the client (`session=`), a wait in
+      its pool counts against the next bound;
+    - opening a connection: `connect` bounds the socket's;
+    - connecting, sending and receiving the status line and headers, as a whole:
+      `connect + read`, plus the seconds a long-poll (`waitForFinish`) lets the server hold
+      the request; a server that trickles its headers is cut off there;
+    - the body: a whole body must arrive within `read` (a streamed log or download: each
+      chunk, as it may rightly last for hours).
+
+    `read` also bounds each wait for data, stretched by a long-poll's hold, so a long-poll
+    never trips it.
+
+    `total` (None: no limit) bounds each request of a call together with its retries, their
+    waits and the checks a start makes, extended by a long-poll's hold; past it the call
     raises `ApifyTimeoutError`, or `UncertainOutcomeError` if a start or other change may have
     happened meanwhile. It bounds each request of `wait_for_finish` or `watch`, not the whole
     wait: use `wait_secs` or `anyio.fail_after` for that. It composes with `anyio.fail_after`
@@ -52,7 +64,10 @@ class Timeouts:
 
 
 def resolve_token(token: str | None) -> str | None:
-    """The token given, else $APIFY_TOKEN; None means anonymous (enough to GET a run)."""
+    """The token given, else $APIFY_TOKEN; None means anonymous (enough to GET a run).
+
+    The token is registered as a secret: no server can echo it into a message or a log line.
+    """
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
         if token is None:
@@ -66,6 +81,7 @@ def resolve_token(token: str | None) -> str | None:
             "token must be non-empty, without spaces or control characters "
             "(or None to use $APIFY_TOKEN)"
         )
+    register_secret(token)
     return token
 
 

@@ -2,6 +2,7 @@
 
     ApifyError                     base of them all
     ├── ClientClosedError          the client is not open (use `async with ApifyRuns()`)
+    ├── WrongEventLoopError        the client was used from an event loop it was not opened in
     ├── ApiError                   the API answered with an error status
     │   ├── BadRequestError          400: invalid input, a limit hit, a finished run...
     │   ├── UnauthorizedError        401: token missing or invalid
@@ -23,12 +24,14 @@
     └── RunFailedError             call(raise_on_failure=True): the run FAILED, ABORTED...
 
 Invalid arguments raise the built-in `ValueError` or `TypeError` before any request is sent.
-Messages name the HTTP method and the path, never the query string; no error carries the token.
+Messages name the HTTP method and the path, never the query string; no error carries the token,
+even where the server echoes it: any text a server sent shows `***` in its place.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import quote, quote_plus
 
 if TYPE_CHECKING:
     from ._models import Record, Run
@@ -54,22 +57,57 @@ __all__ = [
     "TransportError",
     "UnauthorizedError",
     "UncertainOutcomeError",
+    "WrongEventLoopError",
 ]
 
 
 _EXCERPT_CHARS = 200
 _MESSAGE_CHARS = 1000
+_MIN_SECRET_CHARS = 8  # shorter, and `***` would stand for common words (tests' tokens)
+
+# Every form of every token a client of this process was given, longest first: a server that
+# echoes one must not get it into a message or a log line.
+_secrets: list[str] = []
+_longest_secret = 0  # in UTF-8 bytes, which is at least as many characters
+
+
+def register_secret(secret: str) -> None:
+    """Have `secret` (and its URL-encoded forms) show as `***` in every message and log line
+    made of server text, from now on, in this process."""
+    global _longest_secret
+    if len(secret) < _MIN_SECRET_CHARS:
+        return
+    for form in (secret, quote(secret), quote(secret, safe=""), quote_plus(secret)):
+        if form not in _secrets:
+            _secrets.append(form)
+            _longest_secret = max(_longest_secret, len(form.encode()))
+    _secrets.sort(key=len, reverse=True)
+
+
+def redacted(text: str) -> str:
+    """`text` with every registered secret replaced by `***`."""
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
 
 
 def excerpt(body: bytes) -> str:
     """The start of a response body, for error messages."""
-    return shortened(body[: _EXCERPT_CHARS * 4].decode("utf-8", errors="replace"), _EXCERPT_CHARS)
+    # Cut far enough on that a secret starting within the excerpt is whole, to be redacted.
+    start = body[: _EXCERPT_CHARS * 4 + _longest_secret].decode("utf-8", errors="replace")
+    return shortened(start, _EXCERPT_CHARS)
 
 
 def shortened(text: str, limit: int = _MESSAGE_CHARS) -> str:
     """Server text made safe for a message or a log line: one line, no control characters
-    (which could forge log lines or move a terminal's cursor), at most `limit` characters."""
-    clean = "".join(char if char.isprintable() else " " for char in text[: limit + 1])
+    (which could forge log lines or move a terminal's cursor), no registered secret, at
+    most `limit` characters."""
+    # Cut after any secret that starts within the limit: a part of one would not be redacted.
+    clean = "".join(
+        char if char.isprintable() else " " for char in text[: limit + 1 + _longest_secret]
+    )
+    clean = redacted(clean)
     return clean[:limit] + ("..." if len(clean) > limit else "")
 
 
@@ -89,13 +127,20 @@ class ClientClosedError(ApifyError, RuntimeError):
     """The client was used before `async with` entered it, or after it was closed."""
 
 
+class WrongEventLoopError(ApifyError, RuntimeError):
+    """The client was used from an event loop other than the one it was opened in: its
+    connections belong to that loop. Open a client in each loop (each thread) instead."""
+
+
 class _RequestError(ApifyError):
     """An error tied to one request, which it names as `METHOD /path`."""
 
     def __init__(self, method: str, path: str, detail: str) -> None:
         self.method = method
         self.path = path
-        self.detail = detail  # the message without `METHOD /path: `
+        # The message without `METHOD /path: `; redacted whole, as it may quote the server in
+        # ways `shortened` does not see (a field's value in a validation error, say).
+        self.detail = detail = redacted(detail)
         super().__init__(f"{method} {path}: {detail}")
 
 
@@ -268,7 +313,7 @@ class RunFailedError(ApifyError):
     def __init__(self, run: Run, output: Record | None) -> None:
         self.run = run
         self.output = output
-        detail = f": {run.status_message}" if run.status_message else ""
+        detail = f": {shortened(run.status_message)}" if run.status_message else ""
         super().__init__(f"run {run.id} of Actor {run.act_id} ended {run.status}{detail}")
 
 

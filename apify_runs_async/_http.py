@@ -8,9 +8,11 @@ aiohttp's carry the request headers, and with them the token. Retrying is not do
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
+import weakref
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
@@ -26,6 +28,7 @@ from ._errors import (
     ApifyTimeoutError,
     ClientClosedError,
     ResponseTooLargeError,
+    WrongEventLoopError,
     excerpt,
     shortened,
 )
@@ -55,6 +58,9 @@ class Request(msgspec.Struct, frozen=True, gc=False):
     user_agent: str | None = None
     # Any other headers of this request alone, such as a charge's idempotency key.
     headers: Mapping[str, str] | None = None
+    # The run a run-level request is about (checked already): an answer about another run
+    # (a proxy's or a cache's mix-up) is refused.
+    run_id: str | None = None
 
 
 class Response(msgspec.Struct, frozen=True, gc=False):
@@ -65,11 +71,22 @@ class Response(msgspec.Struct, frozen=True, gc=False):
     body: bytes
 
 
+# The connection cap of each session a client created, kept by the Transport rather than the
+# session's pool: a wait for a free connection in the pool would count against the timeouts.
+_connection_caps: weakref.WeakKeyDictionary[aiohttp.ClientSession, int] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def new_session(max_connections: int | None, headers: Mapping[str, str]) -> aiohttp.ClientSession:
-    """The session a client creates for itself: `headers` sent with every request."""
-    # 0: no limit. The headers are the session's defaults: cheaper than with every request.
-    connector = aiohttp.TCPConnector(limit=max_connections or 0)
+    """The session a client creates for itself: `headers` sent with every request, at most
+    `max_connections` at once (None: no cap), which its Transport sees to."""
+    # 0: no limit in the pool. The headers are the session's defaults: cheaper than with every
+    # request.
+    connector = aiohttp.TCPConnector(limit=0)
     session = aiohttp.ClientSession(connector=connector, headers=headers)
+    if max_connections:
+        _connection_caps[session] = max_connections
     # aiohttp silently sends a GET, PUT or DELETE again when a kept-alive connection drops.
     # Retrying is this client's job: it must see that a try was in doubt.
     if hasattr(session, "_retry_connection"):
@@ -106,6 +123,18 @@ class Transport:
         self._rate_limiter = rate_limiter
         self._body_limits = body_limits
         self._client_timeouts: dict[int, aiohttp.ClientTimeout] = {}  # by hold: 0..60 s
+        # The session's connections belong to the loop the client was opened in: another
+        # loop's tasks must not touch them (aiohttp would fail on them, or worse, not fail).
+        self._loop = asyncio.get_running_loop()
+        # A request waits here for a free connection, before its timeouts start. A borrowed
+        # session has its own pool, and a wait in it counts against them.
+        cap = _connection_caps.get(session)
+        self._slots: contextlib.AbstractAsyncContextManager[Any] = (
+            contextlib.nullcontext() if cap is None else asyncio.Semaphore(cap)
+        )
+        # Opening a response (connecting, sending, the status line and headers) is bounded as
+        # a whole: aiohttp's read timeout restarts at each byte, so a trickle would pass it.
+        self._open_secs = timeouts.connect + timeouts.read
 
     def _timeout(self, long_poll_secs: int) -> aiohttp.ClientTimeout:
         timeout = self._client_timeouts.get(long_poll_secs)
@@ -152,13 +181,19 @@ class Transport:
         )
 
     async def send(self, request: Request) -> Response:
+        if asyncio.get_running_loop() is not self._loop:
+            raise _wrong_loop(request)
         if self._rate_limiter is not None:
             await self._rate_limiter.wait(request.method, request.path)
         # Only a debug log reads the time a request took.
         started = time.perf_counter() if logger.isEnabledFor(logging.DEBUG) else None
         failure: ApifyError
         try:
-            async with self._open(request) as response:
+            async with (
+                self._slots,
+                asyncio.timeout(self._open_secs + request.long_poll_secs) as deadline,
+                self._open(request) as response,
+            ):
                 status, response_headers = response.status, response.headers
                 limit = self._body_limits.record if request.record_read else self._body_limits.api
                 length = response.content_length
@@ -172,8 +207,8 @@ class Transport:
                 else:
                     # The read timeout bounds each chunk; this bounds the whole body, which a
                     # hostile server could otherwise trickle for hours.
-                    async with asyncio.timeout(self._timeouts.read):
-                        body = await _read_body(response, limit)
+                    deadline.reschedule(self._loop.time() + self._timeouts.read)
+                    body = await _read_body(response, limit)
         except (RuntimeError, TimeoutError, aiohttp.ClientError) as exc:
             failure = self._failure(request, exc)
         except _TooLarge as too_large:
@@ -194,20 +229,29 @@ class Transport:
         """The body of a 2xx answer to `request`, chunk by chunk as it arrives (each within
         the read timeout). Any other answer is read whole and handed to `refuse`, which
         raises the matching error."""
+        if asyncio.get_running_loop() is not self._loop:
+            raise _wrong_loop(request)
         if self._rate_limiter is not None:
             await self._rate_limiter.wait(request.method, request.path)
         failure: ApifyError | None = None
         status = 0
         try:
-            async with self._open(request) as response:
-                status = response.status
-                if not 200 <= status < 300:
-                    # As in `send`: the whole body within the read timeout, never trickled.
-                    async with asyncio.timeout(self._timeouts.read):
-                        body = await _read_body(response, self._body_limits.api)
-                    refuse(request, Response(status, response.headers, body))
-                async for chunk in response.content.iter_any():
-                    yield chunk
+            async with self._slots:
+                # As in `send`, but the deadline is left before the first chunk is yielded:
+                # it belongs to the task that entered it, and a stream may be read for hours.
+                async with asyncio.timeout(self._open_secs + request.long_poll_secs):
+                    response = await self._open(request)
+                try:
+                    status = response.status
+                    if not 200 <= status < 300:
+                        # As in `send`: the whole body within the read timeout, never trickled.
+                        async with asyncio.timeout(self._timeouts.read):
+                            body = await _read_body(response, self._body_limits.api)
+                        refuse(request, Response(status, response.headers, body))
+                    async for chunk in response.content.iter_any():
+                        yield chunk
+                finally:
+                    response.release()
         except (RuntimeError, TimeoutError, aiohttp.ClientError) as exc:
             failure = self._failure(request, exc)
         except _TooLarge as too_large:
@@ -227,6 +271,13 @@ class Transport:
         return error(
             request.method, request.path, _describe(exc), maybe_processed=_may_have_sent(exc)
         )
+
+
+def _wrong_loop(request: Request) -> WrongEventLoopError:
+    return WrongEventLoopError(
+        f"{request.method} {request.path}: this ApifyRuns client was opened in another event "
+        "loop, and can only be used in that one; open a client in each loop (each thread)"
+    )
 
 
 class BodyLimits(NamedTuple):

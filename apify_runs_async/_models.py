@@ -269,7 +269,10 @@ class Record(msgspec.Struct, frozen=True, gc=False):
 
     def json(self) -> Any:
         """The body decoded as JSON (raises `msgspec.DecodeError` if it is not JSON)."""
-        return msgspec.json.decode(self.body)
+        try:
+            return msgspec.json.decode(self.body)
+        except RecursionError:  # nested thousands deep: as unreadable as any other non-JSON
+            raise msgspec.DecodeError("JSON is nested too deeply") from None
 
     def text(self) -> str:
         """The body decoded as UTF-8 text."""

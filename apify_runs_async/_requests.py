@@ -80,22 +80,21 @@ def start_task(
 
 
 def get_run(run_id: str, wait_for_finish: float | None = None) -> Request:
-    path = f"/v2/actor-runs/{check.resource_id(run_id, 'run_id')}"
     if wait_for_finish is None:
-        return Request("GET", path)
+        return poll_run(check.resource_id(run_id, "run_id"), 0)
     hold = math.ceil(check.wait_secs(wait_for_finish, "wait_for_finish"))
-    return Request("GET", path, {"waitForFinish": str(hold)} if hold else None, long_poll_secs=hold)
+    return poll_run(check.resource_id(run_id, "run_id"), hold)
 
 
 def poll_run(run_id: str, hold: int) -> Request:
     """GET a run whose id is checked already, held up to `hold` whole seconds."""
     params = {"waitForFinish": str(hold)} if hold else None
-    return Request("GET", f"/v2/actor-runs/{run_id}", params, long_poll_secs=hold)
+    return Request("GET", f"/v2/actor-runs/{run_id}", params, long_poll_secs=hold, run_id=run_id)
 
 
 def abort(run_id: str, gracefully: bool | None) -> Request:
     params = _query(gracefully=_flag(gracefully, "gracefully"))
-    return Request("POST", f"{run_path(run_id)}/abort", params)
+    return Request("POST", f"{run_path(run_id)}/abort", params, run_id=run_id)
 
 
 def metamorph(
@@ -110,17 +109,17 @@ def metamorph(
         build=_tag(target_actor_build, "target_actor_build"),
     )
     body, body_type = encode_input(run_input, content_type, "run_input")
-    return Request("POST", f"{run_path(run_id)}/metamorph", params, body, body_type)
+    return Request("POST", f"{run_path(run_id)}/metamorph", params, body, body_type, run_id=run_id)
 
 
 def resurrect(run_id: str, options: Mapping[str, Any]) -> Request:
     """`options`: those of `start_task` but `webhooks`, as the original run's defaults."""
     params = start_params(options, allowed=_RESURRECT_OPTIONS)
-    return Request("POST", f"{run_path(run_id)}/resurrect", params)
+    return Request("POST", f"{run_path(run_id)}/resurrect", params, run_id=run_id)
 
 
 def reboot(run_id: str) -> Request:
-    return Request("POST", f"{run_path(run_id)}/reboot")
+    return Request("POST", f"{run_path(run_id)}/reboot", run_id=run_id)
 
 
 def update(
@@ -142,11 +141,11 @@ def update(
         raise ValueError(
             "update() needs status_message, is_status_message_terminal or general_access"
         )
-    return Request("PUT", run_path(run_id), None, msgspec.json.encode(body), JSON)
+    return Request("PUT", run_path(run_id), None, msgspec.json.encode(body), JSON, run_id=run_id)
 
 
 def delete(run_id: str) -> Request:
-    return Request("DELETE", run_path(run_id))
+    return Request("DELETE", run_path(run_id), run_id=run_id)
 
 
 def run_store(run_id: str) -> str:

@@ -45,13 +45,39 @@ def _require_success(request: Request, response: Response) -> None:
         raise error_for(request, response)
 
 
+class _Undecodable(Exception):
+    """A body `_decode` could not read; `reason` says why (`... response {reason}`)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _decode(decoder: msgspec.json.Decoder[T], body: bytes, what: str) -> T:
+    """`body` decoded: the one place that decodes what a server sent, success or error.
+
+    Whatever the bytes (invalid UTF-8, nesting thousands deep, numbers out of range, a wrong
+    shape), the result is data or `_Undecodable`, never another exception.
+    """
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise _Undecodable(f"is not {what} ({exc})") from None
+    except ValueError:  # msgspec.DecodeError, or UnicodeDecodeError for invalid UTF-8
+        raise _Undecodable("is not valid JSON") from None
+    except RecursionError:  # a hostile body nested thousands deep
+        raise _Undecodable("is nested too deeply") from None
+
+
 def _error_detail(response: Response) -> tuple[str | None, str]:
     """The API's error type and message, or (None, "") if the body is not the API's error."""
     try:
-        detail = error_response_decoder.decode(response.body).error
-    except ValueError:  # msgspec.DecodeError, or UnicodeDecodeError for invalid UTF-8
+        detail = _decode(error_response_decoder, response.body, "an error").error
+    except _Undecodable:
         return None, ""
     return detail.type, detail.message or ""
+
+
+_ERROR_TYPE_CHARS = 100  # the API's are short words, such as `record-not-found`
 
 
 def error_for(request: Request, response: Response) -> ApiError:
@@ -63,7 +89,7 @@ def error_for(request: Request, response: Response) -> ApiError:
         request.method,
         request.path,
         status=response.status,
-        error_type=error_type,
+        error_type=None if error_type is None else shortened(error_type, _ERROR_TYPE_CHARS),
         message=message,
         retry_after=retry_after(response.headers.get("Retry-After")),
     )
@@ -76,8 +102,9 @@ def retry_after(value: str | None) -> float | None:
     """
     if value is None:
         return None
-    if _SECONDS.fullmatch(value.strip()):
-        return float(value)
+    seconds = value.strip(" \t")  # HTTP's whitespace only: float() would refuse some others
+    if _SECONDS.fullmatch(seconds):
+        return float(seconds)
     when = _http_date(value)
     return None if when is None else max(0.0, (when - datetime.now(UTC)).total_seconds())
 
@@ -117,21 +144,21 @@ def _data(
     if not (content_type.startswith(_JSON) or content_type.lower().startswith(_JSON)):
         raise _invalid(request, response, f"has Content-Type {content_type!r}, not JSON")
     try:
-        return decoder.decode(response.body).data
-    except msgspec.ValidationError as exc:
-        raise _invalid(request, response, f"is not {what} ({exc})") from None
-    except ValueError:  # msgspec.DecodeError, or UnicodeDecodeError for invalid UTF-8
-        raise _invalid(request, response, "is not valid JSON") from None
-    except RecursionError:  # a hostile body nested thousands deep
-        raise _invalid(request, response, "is nested too deeply") from None
+        return _decode(decoder, response.body, what).data
+    except _Undecodable as exc:
+        raise _invalid(request, response, exc.reason) from None
 
 
 def run(request: Request, response: Response) -> Run:
     """The `Run` in a successful response; raises the matching error otherwise."""
     found = _data(request, response, run_response_decoder, "a run")
-    # The usual id needs no more checks; tested inline, as every run decoded comes through here.
-    if not (found.id.isalnum() and found.id.isascii()):
-        _check_id(request, response, found.id)
+    # The run asked for (checked when asked) needs no more checks: one comparison, as every
+    # run decoded comes through here.
+    if found.id != request.run_id:
+        if request.run_id is not None:  # a proxy's or a cache's mix-up: never passed off
+            raise _invalid(request, response, f"is about run {found.id!r}, not the one asked for")
+        if not (found.id.isalnum() and found.id.isascii()):
+            _check_id(request, response, found.id)
     return found
 
 
@@ -270,15 +297,11 @@ def item_page(request: Request, response: Response, decoders: ItemDecoders) -> I
     offset, limit, count, total = figures
     desc = response.headers.get(_DESC, "false").lower() == "true"
     try:
-        items = decoders.page.decode(response.body)
-    except msgspec.ValidationError as exc:
+        items = _decode(decoders.page, response.body, "a list of items")
+    except _Undecodable as exc:
         raise _bad_item(request, response, decoders, offset, total, desc) or _invalid(
-            request, response, f"is not a list of items ({exc})"
+            request, response, exc.reason
         ) from None
-    except ValueError:  # msgspec.DecodeError, or UnicodeDecodeError for invalid UTF-8
-        raise _invalid(request, response, "is not valid JSON") from None
-    except RecursionError:
-        raise _invalid(request, response, "is nested too deeply") from None
     return ItemPage(items, total=total, offset=offset, limit=limit, count=count, desc=desc)
 
 
@@ -292,20 +315,20 @@ def _bad_item(
 ) -> InvalidItemError | None:
     """The error naming the first item that does not fit, found by decoding one at a time."""
     try:
-        raws = _raw_items.decode(response.body)
-    except msgspec.ValidationError:
-        return None  # not a list at all
+        raws = _decode(_raw_items, response.body, "a list")
+    except _Undecodable:
+        return None  # not a list at all, or not JSON
     for position, raw in enumerate(raws):
         try:
-            decoders.item.decode(raw)
-        except msgspec.ValidationError as exc:
+            _decode(decoders.item, raw, f"a {decoders.name}")
+        except _Undecodable as exc:
             index = total - 1 - (offset + position) if desc else offset + position
             return InvalidItemError(
                 request.method,
                 request.path,
                 status=response.status,
                 index=index,
-                reason=f"is not a {decoders.name} ({exc})",
+                reason=exc.reason,
                 excerpt=excerpt(bytes(raw)),
             )
     return None

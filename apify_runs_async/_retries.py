@@ -1,9 +1,10 @@
 """Trying a request again after a passing failure: the policy (`Retries`), and which
 failures pass.
 
-Which failures pass: a connection that failed or dropped, a timeout, 408, 429 and 5xx. Every
-other error is final. The waits come from `backoff`'s schedules, or the server's
-`Retry-After`; the loop that waits them is `_sending.Sender`.
+Which failures pass: a connection that failed or dropped, a timeout, 408, 429, 5xx, and a
+success whose body is garbled or about another run. Every other error is final. The waits
+come from `backoff`'s schedules, or the server's `Retry-After`; the loop that waits them is
+`_sending.Sender`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from dataclasses import dataclass
 import backoff
 
 from . import _validation as check
-from ._errors import ApiError, ApifyTimeoutError, InvalidResponseError, TransportError
+from ._errors import (
+    ApiError,
+    ApifyTimeoutError,
+    InvalidItemError,
+    InvalidResponseError,
+    ResponseTooLargeError,
+    TransportError,
+)
 from ._http import Request
 
 DelayFunction = Callable[[int, "float | None"], float]
@@ -26,11 +34,12 @@ DelayFunction = Callable[[int, "float | None"], float]
 class Retries:
     """How requests that failed for a passing reason are tried again.
 
-    Connection errors, timeouts, 408, 429 and 5xx are retried, up to `max_tries` tries in all;
-    other errors never are. Before try n+1 the client waits a random time between 0 and
-    `first_delay_secs` * 2**(n-1), at most `max_delay_secs` (exponential backoff with full
-    jitter), or what the server asked for in `Retry-After`, at most `max_retry_after_secs`.
-    `delay`, if given, decides the waits instead (tests use it to retry in milliseconds).
+    Connection errors, timeouts, 408, 429, 5xx and garbled answers are retried, up to
+    `max_tries` tries in all; other errors never are. Before try n+1 the client waits a random
+    time between 0 and `first_delay_secs` * 2**(n-1), at most `max_delay_secs` (exponential
+    backoff with full jitter), or what the server asked for in `Retry-After`, at most
+    `max_retry_after_secs`. `delay`, if given, decides the waits instead (tests use it to
+    retry in milliseconds).
 
     Right after a start, the API may answer 404 for the new run for a moment: following a
     run waits that out for `not_found_grace_secs`. A start's look-up for a run its failed
@@ -75,9 +84,13 @@ class Retries:
 
 
 def is_transient(error: BaseException) -> bool:
-    """Whether trying again may succeed: no answer, a timeout, 408, 429 or 5xx."""
+    """Whether trying again may succeed: no answer, a timeout, 408, 429, 5xx, or an answer
+    garbled or about another run (a proxy's or a cache's doing, most likely). Not a body too
+    large or an item of the wrong shape: those would come back the same."""
     if isinstance(error, TransportError):
         return True
+    if isinstance(error, InvalidResponseError):
+        return not isinstance(error, ResponseTooLargeError | InvalidItemError)
     return isinstance(error, ApiError) and (error.status in (408, 429) or error.status >= 500)
 
 

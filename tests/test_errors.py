@@ -86,14 +86,23 @@ async def test_every_operation_names_its_method_and_path(
 ) -> None:
     fake_api.reply = error_reply(400, "job-finished", "Run is finished")
     cases = [
-        (fake_client.abort("r1"), "POST /v2/actor-runs/r1/abort"),
-        (fake_client.reboot("r1"), "POST /v2/actor-runs/r1/reboot"),
-        (fake_client.resurrect("r1"), "POST /v2/actor-runs/r1/resurrect"),
-        (fake_client.metamorph("r1", target_actor_id="a~b"), "POST /v2/actor-runs/r1/metamorph"),
-        (fake_client.update("r1", status_message="x"), "PUT /v2/actor-runs/r1"),
-        (fake_client.delete("r1"), "DELETE /v2/actor-runs/r1"),
+        (fake_client.abort("HG7ML7M8z78YcAPEB"), "POST /v2/actor-runs/HG7ML7M8z78YcAPEB/abort"),
+        (fake_client.reboot("HG7ML7M8z78YcAPEB"), "POST /v2/actor-runs/HG7ML7M8z78YcAPEB/reboot"),
+        (
+            fake_client.resurrect("HG7ML7M8z78YcAPEB"),
+            "POST /v2/actor-runs/HG7ML7M8z78YcAPEB/resurrect",
+        ),
+        (
+            fake_client.metamorph("HG7ML7M8z78YcAPEB", target_actor_id="a~b"),
+            "POST /v2/actor-runs/HG7ML7M8z78YcAPEB/metamorph",
+        ),
+        (
+            fake_client.update("HG7ML7M8z78YcAPEB", status_message="x"),
+            "PUT /v2/actor-runs/HG7ML7M8z78YcAPEB",
+        ),
+        (fake_client.delete("HG7ML7M8z78YcAPEB"), "DELETE /v2/actor-runs/HG7ML7M8z78YcAPEB"),
         (fake_client.start_task("me~task"), "POST /v2/actor-tasks/me~task/runs"),
-        (fake_client.get("r1"), "GET /v2/actor-runs/r1"),
+        (fake_client.get("HG7ML7M8z78YcAPEB"), "GET /v2/actor-runs/HG7ML7M8z78YcAPEB"),
     ]
     for call, where in cases:
         with pytest.raises(BadRequestError, match=f"^{where}: 400 job-finished: Run is finished"):
@@ -107,7 +116,7 @@ async def test_an_html_page_from_a_proxy(fake_client: ApifyRuns, fake_api: FakeA
 
     fake_api.reply = reply
     with pytest.raises(ServerError, match="502 Bad Gateway") as caught:
-        await fake_client.get("r1")
+        await fake_client.get("HG7ML7M8z78YcAPEB")
     assert caught.value.status == 502 and caught.value.error_type is None
 
 
@@ -129,27 +138,29 @@ async def test_a_bad_success_body(
 
     fake_api.reply = reply
     with pytest.raises(InvalidResponseError, match=reason) as caught:
-        await fake_client.get("r1")
+        await fake_client.get("HG7ML7M8z78YcAPEB")
     assert caught.value.status == 200
     assert caught.value.excerpt == body.decode()[:200]
-    assert "GET /v2/actor-runs/r1" in str(caught.value)
+    assert "GET /v2/actor-runs/HG7ML7M8z78YcAPEB" in str(caught.value)
 
 
 async def test_get_is_none_only_for_a_missing_run(
     fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     fake_api.reply = error_reply(404, "record-not-found", "Actor run was not found")
-    assert await fake_client.get("r1") is None
+    assert await fake_client.get("HG7ML7M8z78YcAPEB") is None
     # A 404 that is not the API's "no such run" (a wrong base URL, say) is an error.
     fake_api.reply = error_reply(404, "page-not-found", "Page not found")
     with pytest.raises(NotFoundError, match="page-not-found"):
-        await fake_client.get("r1")
+        await fake_client.get("HG7ML7M8z78YcAPEB")
 
 
 async def test_a_dropped_connection(fake_client: ApifyRuns, fake_api: FakeApi) -> None:
     fake_api.reply = drop
-    with pytest.raises(ApifyConnectionError, match="GET /v2/actor-runs/r1") as caught:
-        await fake_client.get("r1")
+    with pytest.raises(
+        ApifyConnectionError, match="GET /v2/actor-runs/HG7ML7M8z78YcAPEB"
+    ) as caught:
+        await fake_client.get("HG7ML7M8z78YcAPEB")
     assert isinstance(caught.value, TransportError)
 
 
@@ -164,8 +175,8 @@ async def test_a_cut_off_body(fake_client: ApifyRuns, fake_api: FakeApi) -> None
         return response
 
     fake_api.reply = reply
-    with pytest.raises(ApifyConnectionError, match="GET /v2/actor-runs/r1"):
-        await fake_client.get("r1")
+    with pytest.raises(ApifyConnectionError, match="GET /v2/actor-runs/HG7ML7M8z78YcAPEB"):
+        await fake_client.get("HG7ML7M8z78YcAPEB")
 
 
 async def test_a_slow_answer_is_a_timeout(fake_api: FakeApi) -> None:
@@ -177,8 +188,10 @@ async def test_a_slow_answer_is_a_timeout(fake_api: FakeApi) -> None:
     async with ApifyRuns(
         TOKEN, base_url=fake_api.base_url, timeouts=Timeouts(read=0.2), retries=ONE_TRY
     ) as c:
-        with pytest.raises(ApifyTimeoutError, match="DELETE /v2/actor-runs/r1") as caught:
-            await c.delete("r1")
+        with pytest.raises(
+            ApifyTimeoutError, match="DELETE /v2/actor-runs/HG7ML7M8z78YcAPEB"
+        ) as caught:
+            await c.delete("HG7ML7M8z78YcAPEB")
     assert isinstance(caught.value, TimeoutError)
 
 
@@ -192,7 +205,7 @@ async def test_a_long_poll_does_not_trip_the_read_timeout(fake_api: FakeApi) -> 
 
     fake_api.reply = reply
     async with ApifyRuns(TOKEN, base_url=fake_api.base_url, timeouts=Timeouts(read=0.3)) as c:
-        run = await c.get("r1", wait_for_finish=1)
+        run = await c.get("HG7ML7M8z78YcAPEB", wait_for_finish=1)
     assert run is not None and run.id == run_json["id"]
     assert fake_api.requests[-1].query == {"waitForFinish": "1"}
 
@@ -213,21 +226,21 @@ async def test_the_token_never_leaks(fake_api: FakeApi, caplog: pytest.LogCaptur
             with pytest.raises(ApifyError) as caught:
                 await c.start("a~b", {"x": 1})
             seen += everything_about(caught.value)
-        seen.append(repr(c.run("r1")))
+        seen.append(repr(c.run("HG7ML7M8z78YcAPEB")))
 
         async def redirect_loop(request: web.Request) -> web.Response:
-            raise web.HTTPFound("/v2/actor-runs/r1/key-value-store/records/OUTPUT")
+            raise web.HTTPFound("/v2/actor-runs/HG7ML7M8z78YcAPEB/key-value-store/records/OUTPUT")
 
         fake_api.reply = redirect_loop  # aiohttp's TooManyRedirects carries the headers
         with pytest.raises(ApifyConnectionError) as caught:
-            await c.get_record("r1")
+            await c.get_record("HG7ML7M8z78YcAPEB")
         seen += everything_about(caught.value)
     async with (
         raw_server(b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n") as url,
         ApifyRuns(TOKEN, base_url=url, retries=FAST_RETRIES) as c,
     ):
         with pytest.raises(ApifyConnectionError) as caught:
-            await c.get("r1")
+            await c.get("HG7ML7M8z78YcAPEB")
         seen += everything_about(caught.value)
     assert caplog.records, "the client should log its requests at DEBUG"
     seen.append(caplog.text)
@@ -252,8 +265,8 @@ async def test_invalid_utf8_in_a_body(
         return web.Response(status=status, body=body, content_type="application/json")
 
     fake_api.reply = reply
-    with pytest.raises(error, match="GET /v2/actor-runs/r1"):
-        await fake_client.get("r1")
+    with pytest.raises(error, match="GET /v2/actor-runs/HG7ML7M8z78YcAPEB"):
+        await fake_client.get("HG7ML7M8z78YcAPEB")
 
 
 async def test_a_redirect_is_not_followed_with_the_body_dropped(
@@ -276,7 +289,7 @@ async def test_a_record_read_follows_a_redirect(fake_client: ApifyRuns, fake_api
         raise web.HTTPFound("/signed/OUTPUT?signature=abc")
 
     fake_api.reply = reply
-    record = await fake_client.get_record("r1")
+    record = await fake_client.get_record("HG7ML7M8z78YcAPEB")
     assert record is not None
     assert record.body == b"a,b\n1,2\n"
     assert record.content_type.startswith("text/csv")
@@ -303,8 +316,8 @@ async def test_the_connect_timeout() -> None:
             retries=ONE_TRY,
         ) as client:
             started = anyio.current_time()
-            with pytest.raises(ApifyTimeoutError, match="GET /v2/actor-runs/r1"):
-                await client.get("r1")
+            with pytest.raises(ApifyTimeoutError, match="GET /v2/actor-runs/HG7ML7M8z78YcAPEB"):
+                await client.get("HG7ML7M8z78YcAPEB")
             assert anyio.current_time() - started < 2
     finally:
         for filler in fillers:

@@ -60,7 +60,11 @@ async def test_a_line_cut_on_a_live_run_comes_whole(fake_api: FakeApi) -> None:
 
     fake_api.reply = reply
     async with ApifyRuns("t", base_url=fake_api.base_url) as client:
-        assert [line async for line in client.stream_log("r1")] == ["one", "two", "three"]
+        assert [line async for line in client.stream_log("HG7ML7M8z78YcAPEB")] == [
+            "one",
+            "two",
+            "three",
+        ]
 
 
 async def test_a_trickled_error_body_is_a_timeout(fake_api: FakeApi) -> None:
@@ -75,7 +79,7 @@ async def test_a_trickled_error_body_is_a_timeout(fake_api: FakeApi) -> None:
     timeouts = Timeouts(read=0.3)
     async with ApifyRuns("t", base_url=fake_api.base_url, timeouts=timeouts, retries=ONE_TRY) as c:
         with anyio.fail_after(3), pytest.raises(ApifyTimeoutError):
-            await c.download_record("r1", "OUTPUT", to=io.BytesIO())
+            await c.download_record("HG7ML7M8z78YcAPEB", "OUTPUT", to=io.BytesIO())
 
 
 async def test_a_huge_pagination_figure_is_an_invalid_response(fake_api: FakeApi) -> None:
@@ -86,9 +90,9 @@ async def test_a_huge_pagination_figure_is_an_invalid_response(fake_api: FakeApi
         "X-Apify-Pagination-Total": "9" * 5000,
     }
     fake_api.reply = json_reply(200, [], headers)
-    async with ApifyRuns("t", base_url=fake_api.base_url) as client:
+    async with ApifyRuns("t", base_url=fake_api.base_url, retries=ONE_TRY) as client:
         with pytest.raises(InvalidResponseError, match="X-Apify-Pagination-Total"):
-            await client.list_items("r1")
+            await client.list_items("HG7ML7M8z78YcAPEB")
 
 
 async def test_keys_that_do_not_move_on_end_in_an_error(fake_api: FakeApi) -> None:
@@ -97,7 +101,7 @@ async def test_keys_that_do_not_move_on_end_in_an_error(fake_api: FakeApi) -> No
     fast = Retries(delay=lambda tries, retry_after: 0.001)
     async with ApifyRuns("t", base_url=fake_api.base_url, retries=fast) as client:
         with anyio.fail_after(3), pytest.raises(InvalidResponseError, match="move past key"):
-            [stored async for stored in client.iterate_keys("r1")]
+            [stored async for stored in client.iterate_keys("HG7ML7M8z78YcAPEB")]
     assert len(fake_api.requests) == 2
 
 

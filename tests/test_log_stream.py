@@ -80,7 +80,7 @@ async def test_every_line_once_in_order_through_dropped_connections(fake_api: Fa
     fake_api.reply = reply
     fast = Retries(max_tries=3, delay=lambda tries, retry_after: 0.001)
     async with ApifyRuns("t", base_url=fake_api.base_url, retries=fast) as client:
-        lines = [line async for line in client.stream_log("r1")]
+        lines = [line async for line in client.stream_log("HG7ML7M8z78YcAPEB")]
     assert lines == log.decode().splitlines()
     assert streams == len(cut_at) + 1
 

@@ -17,7 +17,7 @@ import string
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import msgspec
 import pytest
@@ -27,6 +27,9 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from apify_runs_async import (
+    ApiError,
+    ApifyError,
+    ApifyRuns,
     GeneralAccess,
     InvalidResponseError,
     PricingInfo,
@@ -37,6 +40,7 @@ from apify_runs_async import _responses as responses
 from apify_runs_async import _validation as check
 from apify_runs_async._http import Request, Response
 from apify_runs_async._models import run_response_decoder
+from tests.helpers import everything_about
 from tests.spec import run_response_examples, spec
 
 # --- Shared strategies --------------------------------------------------------------------------
@@ -590,6 +594,14 @@ def parse_time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+def as_sent(decoded: object, sent: object) -> bool:
+    """Whether a decoded field holds what was sent: a whole number sent for a float field is
+    held as the nearest float (2**53 + 1 as 2**53), as any JSON reader does."""
+    if isinstance(decoded, float) and isinstance(sent, int) and not isinstance(sent, bool):
+        return decoded == float(sent)
+    return decoded == sent
+
+
 def assert_decoded_as(run: Run, data: dict[str, Any]) -> None:
     """Every field this test knows of `run` equals the same field of the JSON it came from."""
     for key in ("id", "actId", "userId", "buildId", "defaultDatasetId", "defaultRequestQueueId"):
@@ -625,7 +637,7 @@ def assert_decoded_as(run: Run, data: dict[str, Any]) -> None:
     assert run.meta.schedule_id == meta.get("scheduleId")
     assert run.meta.scheduled_at == parse_time(meta.get("scheduledAt"))
     for key in STATS_TYPES:
-        assert getattr(run.stats, snake(key)) == data["stats"].get(key), key
+        assert as_sent(getattr(run.stats, snake(key)), data["stats"].get(key)), key
     options = data["options"]
     assert run.options.build == options["build"]
     assert run.options.timeout_secs == options["timeoutSecs"]
@@ -639,7 +651,7 @@ def assert_decoded_as(run: Run, data: dict[str, Any]) -> None:
             known = SCHEMAS["RunUsage" if key == "usage" else "RunUsageUsd"]["properties"]
             for name, amount in data[key].items():
                 if name in known:  # else a newer API's, ignored
-                    assert getattr(usage, name.lower()) == amount, (key, name)
+                    assert as_sent(getattr(usage, name.lower()), amount), (key, name)
     storage_ids = data.get("storageIds")
     if storage_ids is None:
         assert run.storage_ids is None
@@ -962,6 +974,115 @@ def test_a_truncated_run_is_not_valid_json(cut: int) -> None:
     assert body.decode()[:200] in info.value.excerpt
 
 
+# --- Whatever a hostile server sends: a typed error, never the token ---------------------------
+
+HOSTILE_TOKEN = "tok/SECRET+props=91c4"
+# The forms a server may echo it in: as it is, and URL-encoded.
+TOKEN_FORMS = [HOSTILE_TOKEN, quote(HOSTILE_TOKEN, safe=""), quote_plus(HOSTILE_TOKEN)]
+ApifyRuns(HOSTILE_TOKEN)  # a client given a token: its token is kept out of every message
+
+
+class _Item(msgspec.Struct):
+    n: int
+
+
+# Every reader of `_responses`, with a request it may be given (a run-level one names its run).
+READERS: dict[str, tuple[Request, Callable[[Request, Response], object]]] = {
+    "run": (Request("GET", "/v2/actor-runs/r1", run_id="r1"), responses.run),
+    "run_or_none": (Request("GET", "/v2/actor-runs/r1", run_id="r1"), responses.run_or_none),
+    "started_run": (Request("POST", "/v2/acts/a~b/runs"), responses.run),
+    "run_list": (Request("GET", "/v2/acts/a~b/runs"), responses.run_list),
+    "run_list_and_time": (Request("GET", "/v2/acts/a~b/runs"), responses.run_list_and_time),
+    "record_or_none": (
+        Request("GET", "/v2/key-value-stores/s/records/k"),
+        responses.record_or_none,
+    ),
+    "key_list": (Request("GET", "/v2/key-value-stores/s/keys"), responses.key_list),
+    "found": (Request("HEAD", "/v2/key-value-stores/s/records/k"), responses.found),
+    "text": (Request("GET", "/v2/actor-runs/r1/log"), responses.text),
+    "content": (Request("GET", "/v2/datasets/d/items"), responses.content),
+    "no_content": (Request("DELETE", "/v2/actor-runs/r1"), responses.no_content),
+    "refuse": (Request("GET", "/v2/actor-runs/r1/log"), responses.refuse),
+    "dataset": (Request("GET", "/v2/datasets/d"), responses.dataset),
+    "dataset_or_none": (Request("GET", "/v2/datasets/d"), responses.dataset_or_none),
+    "items": (
+        Request("GET", "/v2/datasets/d/items"),
+        lambda rq, rs: responses.item_page(rq, rs, responses.item_decoders(Any)),
+    ),
+    "typed_items": (
+        Request("GET", "/v2/datasets/d/items"),
+        lambda rq, rs: responses.item_page(rq, rs, responses.item_decoders(_Item)),
+    ),
+}
+
+echoed_token = st.sampled_from(TOKEN_FORMS)
+hostile_text = st.text(max_size=40) | with_inserted(st.text(max_size=300), echoed_token)
+hostile_bodies = (
+    st.binary(max_size=400)
+    | hostile_text.map(str.encode)
+    | st.builds(
+        lambda t, m: json.dumps({"error": {"type": t, "message": m}}).encode(),
+        hostile_text | st.integers() | st.none(),
+        hostile_text | json_values,
+    )
+    | st.builds(
+        lambda at, depth, inner: at + b"[" * depth + inner + b"]" * depth + b"}" * at.count(b"{"),
+        st.sampled_from([b"", b'{"error": {"more": ', b'{"data": ', b'{"data": {"more": ']),
+        st.integers(min_value=0, max_value=5000),  # past the nesting msgspec allows
+        st.binary(max_size=10),
+    )
+    | json_values.map(lambda value: json.dumps({"data": value}).encode())
+    | st.sampled_from([b'{"error": {"type": 1e999}}', b'{"a": 1, "a": 2}', b"\xff" * 10])
+)
+header_values = (
+    hostile_text
+    | st.integers().map(str)
+    | st.floats().map(str)
+    | st.datetimes().map(lambda moment: moment.strftime("%a, %d %b %Y %H:%M:%S GMT"))
+    | st.sampled_from(["application/json", "application/json; charset=utf-8", "true", "-1"])
+)
+HEADER_NAMES = [
+    "Content-Type",
+    "Retry-After",
+    "Date",
+    "Content-Encoding",
+    *(f"X-Apify-Pagination-{n}" for n in ("Offset", "Limit", "Count", "Total", "Desc")),
+]
+hostile_headers = st.dictionaries(st.sampled_from(HEADER_NAMES), header_values, max_size=7)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    reader=st.sampled_from(sorted(READERS)),
+    status=st.integers(min_value=100, max_value=599),
+    headers=hostile_headers,
+    body=hostile_bodies,
+)
+def test_any_response_is_data_or_a_typed_error_without_the_token(
+    reader: str, status: int, headers: dict[str, str], body: bytes
+) -> None:
+    request, read = READERS[reader]
+    response = Response(status, CIMultiDictProxy(CIMultiDict(headers)), body)
+    error: ApifyError | None = None
+    try:
+        read(request, response)
+    except ApifyError as raised:  # anything else fails the test
+        error = raised
+    if error is None:
+        return
+    assert not [t for t in everything_about(error) for form in TOKEN_FORMS if form in t]
+    if isinstance(error, ApiError):
+        assert error.status == status
+        assert error.retry_after is None or error.retry_after >= 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=header_values)
+def test_any_retry_after_is_a_wait_or_none(value: str) -> None:
+    wait = responses.retry_after(value)
+    assert wait is None or (wait >= 0 and math.isfinite(wait))
+
+
 # --- Bugs these properties found, now fixed ----------------------------------------------------
 
 
@@ -990,6 +1111,11 @@ def test_unhashable_enum_values_name_the_argument(
     validate: Callable[[object, str], object],
 ) -> None:
     assert_refused(validate, ["FULL_PERMISSIONS"], "some_arg", TypeError)
+
+
+@pytest.mark.parametrize("value", ["0\x1f", "\x1c5", "7\u2028"])
+def test_a_retry_after_with_odd_whitespace_is_unreadable_not_a_crash(value: str) -> None:
+    assert responses.retry_after(value) is None
 
 
 def test_a_webhook_value_json_cannot_hold_names_the_argument() -> None:

@@ -58,13 +58,16 @@ def arrivals(fake_api: FakeApi) -> list[float]:
 
     async def reply(request: web.Request) -> web.Response:
         times.append(anyio.current_time())
-        return web.json_response(body, status=201 if request.method == "POST" else 200)
+        # Each run's answer is about that run.
+        run_id = request.path.split("/")[3] if request.path.startswith("/v2/actor-runs/") else ""
+        answer = {"data": {**body["data"], "id": run_id or body["data"]["id"]}}
+        return web.json_response(answer, status=201 if request.method == "POST" else 200)
 
     fake_api.reply = reply
     return times
 
 
-async def _burst(client: ApifyRuns, count: int, run_id: str = "r1") -> float:
+async def _burst(client: ApifyRuns, count: int, run_id: str = "HG7ML7M8z78YcAPEB") -> float:
     started = anyio.current_time()
     async with anyio.create_task_group() as group:
         for _ in range(count):
@@ -93,7 +96,7 @@ async def test_requests_to_one_run_are_paced(limited: ApifyRuns, arrivals: list[
 
 async def test_each_run_has_its_own_limit(limited: ApifyRuns, arrivals: list[float]) -> None:
     async with anyio.create_task_group() as group:
-        for run_id in ("r1", "r2", "r3"):
+        for run_id in ("HG7ML7M8z78YcAPEB", "r2", "r3"):
             group.start_soon(_burst, limited, 20, run_id)
     # 20 requests to each of three runs take 0.5 s, not the 2.5 s one shared limit would.
     assert len(arrivals) == 60
@@ -152,7 +155,7 @@ async def test_a_small_global_limit_still_lets_the_first_request_go(
     limits = RateLimits(per_token_per_minute=60)  # one a second
     async with ApifyRuns("t", base_url=fake_api.base_url, rate_limits=limits) as client:
         started = anyio.current_time()
-        await client.get("r1")
+        await client.get("HG7ML7M8z78YcAPEB")
         assert anyio.current_time() - started < 0.3
         await client.get("r2")
         assert anyio.current_time() - started >= 0.9

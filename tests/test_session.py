@@ -175,6 +175,7 @@ def test_the_public_surface_is_pinned() -> None:
             "ApifyTimeoutError",
             "BadRequestError",
             "ClientClosedError",
+            "WrongEventLoopError",
             "ConflictError",
             "ForbiddenError",
             "GeneralAccess",

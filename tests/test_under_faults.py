@@ -263,7 +263,7 @@ async def test_a_run_that_disappears_ends_the_watch(fake_api: FakeApi) -> None:
     retries = dataclasses.replace(FAST_RETRIES, not_found_grace_secs=0.5)
     async with ApifyRuns("t", base_url=fake_api.base_url, retries=retries) as client:
         seen: list[Run] = []
-        with pytest.raises(NotFoundError, match="GET /v2/actor-runs/r1"):
-            async for run in client.watch("r1", poll_interval=1):
+        with pytest.raises(NotFoundError, match="GET /v2/actor-runs/HG7ML7M8z78YcAPEB"):
+            async for run in client.watch("HG7ML7M8z78YcAPEB", poll_interval=1):
                 seen.append(run)
     assert [run.status for run in seen] == [RunStatus.RUNNING]
