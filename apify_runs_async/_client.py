@@ -135,13 +135,15 @@ class ApifyRuns(RunOutputs, RunLists):
         if self._state is not _State.UNOPENED:
             raise ClientClosedError("an ApifyRuns client cannot be opened twice; make a new one")
         if self._session is None:
-            self._session = new_session(self._max_connections, self._headers)
+            self._session = new_session(self._headers)
         else:
             check_borrowed(self._session)
         limiter = None if self._rate_limits is None else RateLimiter(self._rate_limits)
         headers = None if self._owns_session else self._headers  # a session of ours has them
+        # The cap is ours to keep only in a session of ours: a lent one has its own pool.
+        cap = self._max_connections if self._owns_session else None
         transport = Transport(
-            self._session, self.base_url, headers, self.timeouts, limiter, self._body_limits
+            self._session, self.base_url, headers, self.timeouts, limiter, self._body_limits, cap
         )
         self._send = Sender(transport, self.retries, self.timeouts.total)
         self._state = _State.OPEN

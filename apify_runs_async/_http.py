@@ -12,7 +12,6 @@ import contextlib
 import logging
 import re
 import time
-import weakref
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
@@ -71,22 +70,13 @@ class Response(msgspec.Struct, frozen=True, gc=False):
     body: bytes
 
 
-# The connection cap of each session a client created, kept by the Transport rather than the
-# session's pool: a wait for a free connection in the pool would count against the timeouts.
-_connection_caps: weakref.WeakKeyDictionary[aiohttp.ClientSession, int] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def new_session(max_connections: int | None, headers: Mapping[str, str]) -> aiohttp.ClientSession:
-    """The session a client creates for itself: `headers` sent with every request, at most
-    `max_connections` at once (None: no cap), which its Transport sees to."""
-    # 0: no limit in the pool. The headers are the session's defaults: cheaper than with every
-    # request.
+def new_session(headers: Mapping[str, str]) -> aiohttp.ClientSession:
+    """The session a client creates for itself: `headers` sent with every request."""
+    # 0: no limit in the pool: the Transport caps the connections itself, as a wait for a free
+    # one in the pool would count against the timeouts. The headers are the session's
+    # defaults: cheaper than with every request.
     connector = aiohttp.TCPConnector(limit=0)
     session = aiohttp.ClientSession(connector=connector, headers=headers)
-    if max_connections:
-        _connection_caps[session] = max_connections
     # aiohttp silently sends a GET, PUT or DELETE again when a kept-alive connection drops.
     # Retrying is this client's job: it must see that a try was in doubt.
     if hasattr(session, "_retry_connection"):
@@ -113,8 +103,10 @@ class Transport:
         timeouts: Timeouts,
         rate_limiter: RateLimiter | None,
         body_limits: BodyLimits,
+        max_connections: int | None = None,
     ) -> None:
-        """`headers` go with every request; None if the session sends them itself."""
+        """`headers` go with every request; None if the session sends them itself. At most
+        `max_connections` requests are sent at once (None: no cap)."""
         self._session = session
         self._base_url = base_url
         # As a CIMultiDict, aiohttp takes them as they are instead of converting them each time.
@@ -128,9 +120,10 @@ class Transport:
         self._loop = asyncio.get_running_loop()
         # A request waits here for a free connection, before its timeouts start. A borrowed
         # session has its own pool, and a wait in it counts against them.
-        cap = _connection_caps.get(session)
         self._slots: contextlib.AbstractAsyncContextManager[Any] = (
-            contextlib.nullcontext() if cap is None else asyncio.Semaphore(cap)
+            contextlib.nullcontext()
+            if max_connections is None
+            else asyncio.Semaphore(max_connections)
         )
         # Opening a response (connecting, sending, the status line and headers) is bounded as
         # a whole: aiohttp's read timeout restarts at each byte, so a trickle would pass it.
