@@ -163,6 +163,7 @@ class ApifyRuns(RunOutputs, RunLists):
         Runs that calls still going on had started are aborted first (unless they were
         given `abort_on_exit=False`): nobody would be left to follow them."""
         if self._state is _State.OPEN:
+            self._send.transport.check_loop()  # its session cannot be closed from elsewhere
             with anyio.CancelScope(shield=True):
                 async with anyio.create_task_group() as group:
                     for runs in list(self._callers):

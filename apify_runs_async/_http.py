@@ -173,6 +173,14 @@ class Transport:
             raise_for_status=False,  # a borrowed session may say otherwise
         )
 
+    def check_loop(self) -> None:
+        """Raise `WrongEventLoopError` unless called from the loop the client was opened in."""
+        if asyncio.get_running_loop() is not self._loop:
+            raise WrongEventLoopError(
+                "this ApifyRuns client was opened in another event loop, and can only be used "
+                "(and closed) in that one; open a client in each loop (each thread)"
+            )
+
     async def send(self, request: Request) -> Response:
         if asyncio.get_running_loop() is not self._loop:
             raise _wrong_loop(request)

@@ -327,6 +327,8 @@ async def test_a_client_opened_in_another_loop_fails_clearly(fake_api: FakeApi) 
         with pytest.raises(WrongEventLoopError):
             await _collect(c.stream_log(RUN_ID))
         assert fake_api.requests == []
+        with pytest.raises(WrongEventLoopError, match="closed"):
+            await c.aclose()
         await in_its_loop(c.get(RUN_ID))  # in its own loop, it works
         await in_its_loop(c.aclose())
     finally:
