@@ -50,3 +50,12 @@ def test_queue_worker() -> None:
         "runs started for job 1234: 1",
         "job 5678 after a clean shutdown: run ABORTED",
     ]
+
+
+def test_run_service() -> None:
+    lines = run_example("run_service.py").splitlines()
+    assert lines[0].startswith("Service at http://127.0.0.1:")
+    assert lines[1] == "POST /jobs: 202 READY"
+    assert "RUNNING    Summarizing https://example.com" in [line.strip() for line in lines]
+    assert lines[-2].split() == ["SUCCEEDED", "Summarizing", "https://example.com"]
+    assert lines[-1] == "output: {'url': 'https://example.com', 'words': 1234}"
