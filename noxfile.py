@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import nox
@@ -16,9 +18,37 @@ SOURCES = ["apify_runs_async", "tests", "examples", "benchmarks", "noxfile.py"]
 OFFICIAL_CLIENT = "apify-client==3.4.0"
 
 
-@nox.session
+PYTHONS = ["3.11", "3.12", "3.13"]
+"""The supported versions (pyproject.toml's classifiers): `nox -s tests` runs on each found."""
+
+
+def _runs(command: str) -> bool:
+    try:
+        return subprocess.run([command, "-c", ""], capture_output=True, check=False).returncode == 0
+    except OSError:
+        return False
+
+
+def _find_pyenv_pythons(versions: list[str]) -> None:
+    """Put pyenv's interpreters of these versions on PATH where PATH has none that runs: pyenv's
+    shims run only the versions chosen with `pyenv global` or `pyenv local`. Versions found
+    nowhere are skipped by nox (`error_on_missing_interpreters` is off, except on CI)."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for version in versions:
+        if _runs(f"python{version}"):
+            continue
+        found = root.glob(f"{version}.*/bin/python{version}")
+        newest = max(found, key=lambda p: [int(n) for n in p.parts[-3].split(".")], default=None)
+        if newest is not None:
+            os.environ["PATH"] = f"{newest.parent}{os.pathsep}{os.environ['PATH']}"
+
+
+_find_pyenv_pythons(PYTHONS)
+
+
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The test suite, over real HTTP to the emulator on 127.0.0.1."""
+    """The test suite, over real HTTP to the emulator on 127.0.0.1, on each supported Python."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", *session.posargs)
 
@@ -103,6 +133,15 @@ def plugin(session: nox.Session, plugin: str) -> None:
 def python_blocks(markdown: Path) -> list[str]:
     """The ```python blocks of a Markdown file."""
     return re.findall(r"^```python\n(.*?)^```$", markdown.read_text(), re.DOTALL | re.MULTILINE)
+
+
+@nox.session
+def crawlee(session: nox.Session) -> None:
+    """examples/crawlee_actor_runs.py, with Crawlee: not a dependency, installed here only."""
+    session.install("-e", ".[test]", "crawlee>=1,<2")
+    session.run(
+        "python", "-m", "pytest", "-n", "0", "tests/test_crawlee_example.py", *session.posargs
+    )
 
 
 @nox.session
