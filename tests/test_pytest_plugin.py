@@ -77,3 +77,14 @@ def test_fixtures_outside_an_async_test(tmp_path: Path) -> None:
     (tmp_path / "test_it.py").write_text(tests)
     out = run_pytest(tmp_path)
     assert out.count("apify_emulator is async: the test must be an async one") == 2, out
+
+
+def test_importing_the_plugin_imports_no_async_plugin() -> None:
+    code = (
+        "import sys, apify_runs_async.pytest_plugin\n"
+        "print(sorted(m for m in sys.modules if m in ('anyio.pytest_plugin', 'pytest_asyncio')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout == "[]\n"
