@@ -106,7 +106,7 @@ async def summarize(ctx: ActorContext) -> None:
     url = ctx.input.get("url", "https://example.com") if isinstance(ctx.input, dict) else None
     for step in ("Fetching", "Reading", "Summarizing"):
         ctx.set_status_message(f"{step} {url}")
-        if await ctx.sleep(0.3):  # aborted
+        if await ctx.sleep(0.2):  # aborted
             return
     ctx.set_record("OUTPUT", {"url": url, "words": 1234})
 

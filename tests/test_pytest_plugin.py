@@ -44,25 +44,25 @@ def test_parametrized(n):
 """
 
 
-def run_pytest(directory: Path, *args: str) -> str:
+def run_pytest(directory: Path, *runs: list[str]) -> list[str]:
+    """The outputs of pytest runs with these arguments, side by side (they mostly import)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-s", "-q", "-p", "no:cacheprovider", *args],
-        cwd=directory,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
-    return re.sub(r" in [0-9.]+s", "", done.stdout)
+    command = [sys.executable, "-m", "pytest", "-s", "-q", "-p", "no:cacheprovider"]
+    processes = [
+        subprocess.Popen(
+            [*command, *args], cwd=directory, stdout=subprocess.PIPE, text=True, env=env
+        )
+        for args in runs
+    ]
+    return [re.sub(r" in [0-9.]+s", "", p.communicate(timeout=60)[0]) for p in processes]
 
 
 def test_unused_plugin_changes_nothing(tmp_path: Path) -> None:
     (tmp_path / "pytest.ini").write_text("[pytest]\nfilterwarnings = error\n")
     (tmp_path / "test_unrelated.py").write_text(UNRELATED_TESTS)
-    with_plugin = run_pytest(tmp_path, "-p", "apify_runs_async")
-    without_plugin = run_pytest(tmp_path, "-p", "no:apify_runs_async")
+    with_plugin, without_plugin = run_pytest(
+        tmp_path, ["-p", "apify_runs_async"], ["-p", "no:apify_runs_async"]
+    )
     assert "plugin True" in with_plugin
     assert "fixtures ['request']" in with_plugin
     assert "1 failed, 3 passed" in with_plugin
@@ -75,7 +75,7 @@ def test_fixtures_outside_an_async_test(tmp_path: Path) -> None:
     tests = "def test_sync(apify_client):\n    pass\n\n\n"
     tests += "async def test_async(apify_client):\n    pass\n"
     (tmp_path / "test_it.py").write_text(tests)
-    out = run_pytest(tmp_path)
+    [out] = run_pytest(tmp_path, [])
     assert out.count("apify_emulator is async: the test must be an async one") == 2, out
 
 
