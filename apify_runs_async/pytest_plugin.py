@@ -35,13 +35,14 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{MARKER}(**options): ApifyEmulator keyword arguments for the apify_emulator fixture"
         " (apify_runs_async)",
     )
-    # Imports pytest_asyncio, so only when pytest-asyncio is there and active.
-    if config.pluginmanager.has_plugin("asyncio") and not config.pluginmanager.has_plugin(
-        _ASYNCIO_VARIANTS
-    ):
+    # Imports pytest_asyncio, so only when pytest-asyncio is active: by its entry point's
+    # name, or by its module's with `-p pytest_asyncio.plugin`.
+    plugins = config.pluginmanager
+    asyncio_active = plugins.has_plugin("asyncio") or plugins.has_plugin("pytest_asyncio.plugin")
+    if asyncio_active and not plugins.has_plugin(_ASYNCIO_VARIANTS):
         from . import _pytest_asyncio
 
-        config.pluginmanager.register(_pytest_asyncio, _ASYNCIO_VARIANTS)
+        plugins.register(_pytest_asyncio, _ASYNCIO_VARIANTS)
 
 
 @pytest.fixture
