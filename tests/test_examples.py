@@ -57,6 +57,7 @@ def test_run_service() -> None:
     lines = run_example("run_service.py").splitlines()
     assert lines[0].startswith("Service at http://127.0.0.1:")
     assert lines[1] == "POST /jobs: 202 READY"
-    assert "RUNNING    Summarizing https://example.com" in [line.strip() for line in lines]
+    # Polled, so some steps may go unseen, but not all of them.
+    assert any(line.split()[0] == "RUNNING" for line in lines[2:-2])
     assert lines[-2].split() == ["SUCCEEDED", "Summarizing", "https://example.com"]
     assert lines[-1] == "output: {'url': 'https://example.com', 'words': 1234}"
