@@ -79,7 +79,8 @@ async def abort_job(request: web.Request) -> web.Response:
 async def bad_ids(
     request: web.Request, handler: Callable[[web.Request], Any]
 ) -> web.StreamResponse:
-    # The client checks run ids before any request: a malformed one is the caller's error.
+    # The caller's errors: a body that is not JSON, or a malformed job id (the client checks
+    # run ids before any request).
     try:
         response: web.StreamResponse = await handler(request)
     except ValueError as exc:

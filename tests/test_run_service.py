@@ -83,3 +83,10 @@ async def test_unknown_and_malformed_jobs(http: Http) -> None:
             assert response.status == 404
         async with http.request(method, "/jobs/not%20an%20id") as response:
             assert response.status == 400
+
+
+async def test_a_body_that_is_not_json(http: Http) -> None:
+    async with http.post(
+        "/jobs", data=b"{not json", headers={"Content-Type": "application/json"}
+    ) as response:
+        assert response.status == 400
