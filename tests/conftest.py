@@ -11,6 +11,9 @@ from apify_runs_async.emulator import ApifyEmulator, EmulatorProcess, emulator_p
 from tests.fake_api import FakeApi
 from tests.helpers import RequestCounter
 
+# A user's own test project for the pytest plugin, with its own settings: `nox -s plugin`.
+collect_ignore = ["plugin_project"]
+
 WORKERS = 4
 """Test processes when pytest-xdist is installed and no `-n` is given. The tests mostly wait
 (on runs, timeouts, rate limits), not compute: more processes than cores still pay."""

@@ -10,7 +10,8 @@ from pathlib import Path
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
-def run_example(name: str) -> str:
+def run_example(name: str, *, quiet: bool = True) -> str:
+    """The example's output; with `quiet`, it must write nothing on stderr."""
     env = {k: v for k, v in os.environ.items() if k not in ("APIFY_TOKEN", "APIFY_API_BASE_URL")}
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / name)],
@@ -21,7 +22,7 @@ def run_example(name: str) -> str:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stderr == ""
+    assert done.stderr == "" or not quiet
     return done.stdout
 
 
@@ -50,3 +51,13 @@ def test_queue_worker() -> None:
         "runs started for job 1234: 1",
         "job 5678 after a clean shutdown: run ABORTED",
     ]
+
+
+def test_run_service() -> None:
+    lines = run_example("run_service.py").splitlines()
+    assert lines[0].startswith("Service at http://127.0.0.1:")
+    assert lines[1] == "POST /jobs: 202 READY"
+    # Polled, so some steps may go unseen, but not all of them.
+    assert any(line.split()[0] == "RUNNING" for line in lines[2:-2])
+    assert lines[-2].split() == ["SUCCEEDED", "Summarizing", "https://example.com"]
+    assert lines[-1] == "output: {'url': 'https://example.com', 'words': 1234}"
