@@ -124,6 +124,10 @@ def test_help() -> None:
     assert "--token" in result.stdout
     for flag in ("--no-rate-limits", "--max-concurrent-runs", "--max-total-memory-mbytes"):
         assert flag in result.stdout
+    # It shows an example, and the timing and logging options.
+    assert "example:\n  python -m apify_runs_async.emulator --port" in result.stdout
+    for flag in ("--access-log", "--ready-secs", "--hello-world-secs", "--abort-grace-secs"):
+        assert flag in result.stdout
 
 
 async def _start(base_url: str, token: str, memory: int) -> tuple[int, str | None]:
@@ -163,19 +167,6 @@ def test_the_capacity_flags_want_whole_numbers_from_1(value: str) -> None:
     )
     assert result.returncode == 2
     assert "--max-concurrent-runs" in result.stderr
-
-
-def test_help_shows_an_example() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "apify_runs_async.emulator", "--help"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    assert "example:\n  python -m apify_runs_async.emulator --port" in result.stdout
-    for flag in ("--access-log", "--ready-secs", "--hello-world-secs", "--abort-grace-secs"):
-        assert flag in result.stdout
 
 
 @pytest.mark.anyio
