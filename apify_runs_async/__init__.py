@@ -22,6 +22,7 @@ from ._errors import (
     ForbiddenError,
     InvalidItemError,
     InvalidResponseError,
+    InvalidWebhookError,
     NotFoundError,
     PaymentRequiredError,
     RateLimitError,
@@ -73,6 +74,8 @@ from ._status import (
 from ._stores import KeyValueStore
 from ._streams import RunStream
 from ._version import __version__
+from ._webhook_models import WebhookEvent, WebhookEventData, WebhookEventType, parse_webhook
+from ._webhook_receiver import WebhookReceiver
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -95,6 +98,7 @@ __all__ = [
     "GeneralAccess",
     "InvalidItemError",
     "InvalidResponseError",
+    "InvalidWebhookError",
     "ItemFilters",
     "ItemPage",
     "JsonInput",
@@ -136,7 +140,12 @@ __all__ = [
     "TransportError",
     "UnauthorizedError",
     "UncertainOutcomeError",
+    "WebhookEvent",
+    "WebhookEventData",
+    "WebhookEventType",
+    "WebhookReceiver",
     "WrongEventLoopError",
     "__version__",
     "is_terminal",
+    "parse_webhook",
 ]

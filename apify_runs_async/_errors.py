@@ -21,7 +21,8 @@
     │   └── InvalidItemError         a dataset item that does not fit the `item_type` asked for
     ├── UncertainOutcomeError      a start, metamorph, reboot or resurrect may or may not
     │                              have happened, and the client could not find out which
-    └── RunFailedError             call(raise_on_failure=True): the run FAILED, ABORTED...
+    ├── RunFailedError             call(raise_on_failure=True): the run FAILED, ABORTED...
+    └── InvalidWebhookError        a webhook body that is not Apify's payload (a ValueError)
 
 Invalid arguments raise the built-in `ValueError` or `TypeError` before any request is sent.
 Messages name the HTTP method and the path, never the query string; no error carries the token,
@@ -47,6 +48,7 @@ __all__ = [
     "ForbiddenError",
     "InvalidItemError",
     "InvalidResponseError",
+    "InvalidWebhookError",
     "NotFoundError",
     "PaymentRequiredError",
     "RateLimitError",
@@ -315,6 +317,11 @@ class RunFailedError(ApifyError):
         self.output = output
         detail = f": {shortened(run.status_message)}" if run.status_message else ""
         super().__init__(f"run {run.id} of Actor {run.act_id} ended {run.status}{detail}")
+
+
+class InvalidWebhookError(ApifyError, ValueError):
+    """A webhook request's body is not Apify's payload: not JSON, or missing what it must
+    have. The receiver answers such a request 400."""
 
 
 def run_not_found(method: str, path: str) -> ApiError:

@@ -18,6 +18,7 @@ import msgspec
 
 from . import _validation as check
 from ._http import Request
+from ._webhook_receiver import WebhookReceiver  # at run time too: `get_type_hints` of options
 
 JSON = "application/json"
 MAX_LIST_LIMIT = 1000  # the most items one page of a list holds
@@ -40,7 +41,7 @@ class TaskStartOptions(TypedDict, total=False):
     max_items: int | None
     max_total_charge_usd: float | None
     restart_on_error: bool | None
-    webhooks: Sequence[Mapping[str, Any]] | None
+    webhooks: Sequence[Mapping[str, Any] | WebhookReceiver] | WebhookReceiver | None
 
 
 class StartOptions(TaskStartOptions, total=False):

@@ -11,7 +11,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -207,12 +207,18 @@ _WEBHOOK_KEYS = {
 
 
 def webhooks(value: object, name: str = "webhooks") -> str:
-    """Ad-hoc webhooks, as the Base64-encoded JSON list the API takes in a query parameter."""
+    """Ad-hoc webhooks, as the Base64-encoded JSON list the API takes in a query parameter.
+
+    A `WebhookReceiver`, alone or in the list, stands for its `ad_hoc_webhook()`."""
+    if _ad_hoc(value) is not None:
+        value = [value]
     if isinstance(value, str | bytes) or not isinstance(value, Sequence):
         raise TypeError(f"{name} must be a list of dicts, not {type(value).__name__}")
     encoded: list[dict[str, Any]] = []
     for index, webhook in enumerate(value):
         where = f"{name}[{index}]"
+        if (ad_hoc := _ad_hoc(webhook)) is not None:
+            webhook = ad_hoc()
         if not isinstance(webhook, Mapping):
             raise TypeError(f"{where} must be a dict, not {type(webhook).__name__}")
         camel = {_WEBHOOK_KEYS.get(str(key), str(key)): item for key, item in webhook.items()}
@@ -232,6 +238,13 @@ def webhooks(value: object, name: str = "webhooks") -> str:
     except (TypeError, msgspec.EncodeError) as exc:
         raise TypeError(f"{name} cannot be encoded as JSON: {exc}") from None
     return base64.b64encode(as_json).decode("ascii")
+
+
+def _ad_hoc(value: object) -> Callable[[], Mapping[str, Any]] | None:
+    """The `ad_hoc_webhook` method of a `WebhookReceiver` (duck-typed: that module imports
+    this one)."""
+    method = getattr(value, "ad_hoc_webhook", None)
+    return method if callable(method) else None
 
 
 def of_type(value: T, cls: type[Any], name: str, *, optional: bool = False) -> T:

@@ -180,6 +180,7 @@ def test_the_public_surface_is_pinned() -> None:
             "ForbiddenError",
             "GeneralAccess",
             "InvalidResponseError",
+            "InvalidWebhookError",
             "JsonInput",
             "KeyValueStore",
             "Metamorph",
@@ -213,8 +214,13 @@ def test_the_public_surface_is_pinned() -> None:
             "TransportError",
             "UnauthorizedError",
             "UncertainOutcomeError",
+            "WebhookEvent",
+            "WebhookEventData",
+            "WebhookEventType",
+            "WebhookReceiver",
             "__version__",
             "is_terminal",
+            "parse_webhook",
         ]
     )
     for name in apify_runs_async.__all__:
