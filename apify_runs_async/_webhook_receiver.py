@@ -117,7 +117,7 @@ class WebhookReceiver:
         `start(..., webhooks=receiver)` adds it for you."""
         if isinstance(event_types, str) or not isinstance(event_types, Iterable):
             raise TypeError("event_types must be a list of event type names, not a single str")
-        types = [check.tag(event, "event_types") for event in event_types]
+        types = [str(check.tag(event, "event_types")) for event in event_types]
         if not types:
             raise ValueError("event_types must name at least one event type")
         return {

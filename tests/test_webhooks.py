@@ -372,6 +372,7 @@ def test_the_ad_hoc_webhook_calls_the_receiver_with_its_secret() -> None:
         "requestUrl": "https://hooks.example.com/apify",
         "headersTemplate": json.dumps({HEADER: SECRET}),
     }
+    assert all(type(event) is str for event in hook["eventTypes"])  # plain, as JSON has them
     assert receiver.ad_hoc_webhook([WebhookEventType.CREATED])["eventTypes"] == [
         "ACTOR.RUN.CREATED"
     ]
