@@ -466,3 +466,42 @@ def test_a_webhook_event_round_trips_through_msgspec() -> None:
 
 def test_a_random_secret_is_accepted() -> None:
     WebhookReceiver(secret=secrets.token_urlsafe())
+
+
+def test_event_data_may_be_missing_or_null() -> None:
+    for event_data in ({}, {"eventData": None}):
+        body = {k: v for k, v in payload().items() if k != "eventData"} | event_data
+        assert parse_webhook(json.dumps(body)).event_data.actor_run_id is None
+
+
+async def test_a_repeat_while_on_event_runs_is_503(http: aiohttp.ClientSession) -> None:
+    entered, release = anyio.Event(), anyio.Event()
+    taken: list[WebhookEvent] = []
+
+    async def on_event(event: WebhookEvent) -> None:
+        entered.set()
+        await release.wait()
+        taken.append(event)
+
+    receiver = WebhookReceiver(secret=SECRET, on_event=on_event)
+    statuses: list[int] = []
+
+    async def deliver() -> None:
+        statuses.append(await post(http, url, payload(), dispatch_id="d1"))
+
+    async with receiver.serve() as url, anyio.create_task_group() as group:
+        group.start_soon(deliver)
+        with anyio.fail_after(2):
+            await entered.wait()
+        # Not handed over yet, nor refused: the platform is to try again later.
+        assert await post(http, url, payload(), dispatch_id="d1") == 503
+        release.set()
+    assert statuses == [200] and len(taken) == 1
+
+
+async def test_a_receiver_without_a_public_url_fails_the_start_before_sending(
+    fake_client: ApifyRuns, fake_api: FakeApi
+) -> None:
+    with pytest.raises(ValueError, match="public_url is not known"):
+        await fake_client.start("me/actor", webhooks=WebhookReceiver(secret=SECRET))
+    assert not fake_api.requests
