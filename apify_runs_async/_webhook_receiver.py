@@ -45,6 +45,7 @@ _PLATFORM_HEADERS = frozenset(
      "x-apify-request-origin"}
 )  # fmt: skip
 _READ_CHUNK = 64 * 1024
+_MAX_PORT = 65535
 
 OnEvent = Callable[[WebhookEvent], Awaitable[None]]
 
@@ -137,7 +138,8 @@ class WebhookReceiver:
         ...     ...
         """
         check.tag(host, "host")
-        check.non_negative_int(port, "port")
+        if check.non_negative_int(port, "port") > _MAX_PORT:
+            raise ValueError(f"port must be at most {_MAX_PORT}, got {port!r}")
         app = web.Application()
         app.router.add_post("/{path:.*}", self)
         # No access log: a `?secret=` would be written in it.
@@ -279,9 +281,8 @@ def _header_name(value: object, name: str) -> str:
 
 
 def _url(value: object, name: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or not value.isprintable():
-        raise ValueError(f"{name} must be an http(s) URL, got {shortened(value)!r}")
-    return value
+    url = check.tag(value, name)  # one word: no whitespace or control characters
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{name} must be an http(s) URL, got {shortened(url)!r}")
+    return url

@@ -432,6 +432,7 @@ async def test_the_emulator_takes_the_receivers_webhook(client: ApifyRuns) -> No
         ({"secret": b"x" * 20}, TypeError, "secret must be a str"),
         ({"public_url": "ftp://x"}, ValueError, "public_url must be an http"),
         ({"public_url": 7}, TypeError, "public_url must be a str"),
+        ({"public_url": "https://a b/"}, ValueError, "public_url must be non-empty"),
         ({"secret_header": "X-Apify-Webhook"}, ValueError, "secret_header"),
         ({"secret_header": "Bad Header"}, ValueError, "secret_header"),
         ({"max_body_bytes": 0}, ValueError, "max_body_bytes"),
@@ -466,6 +467,17 @@ def test_a_webhook_event_round_trips_through_msgspec() -> None:
 
 def test_a_random_secret_is_accepted() -> None:
     WebhookReceiver(secret=secrets.token_urlsafe())
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "error"),
+    [("", 0, ValueError), ("127.0.0.1", 65536, ValueError), ("127.0.0.1", -1, ValueError)],
+)
+async def test_serve_checks_its_address(host: str, port: int, error: type[Exception]) -> None:
+    receiver = WebhookReceiver(secret=SECRET)
+    with pytest.raises(error, match="host" if not host else "port"):
+        async with receiver.serve(host, port):
+            pass
 
 
 def test_event_data_may_be_missing_or_null() -> None:
