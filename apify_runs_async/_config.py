@@ -37,7 +37,8 @@ class Timeouts:
     - opening a connection: `connect` bounds the socket's;
     - connecting, sending and receiving the status line and headers, as a whole:
       `connect + read`, plus the seconds a long-poll (`waitForFinish`) lets the server hold
-      the request; a server that trickles its headers is cut off there;
+      the request; a server that trickles its headers is cut off there (checked every
+      `read / 10` seconds, at most every second, so up to that much later);
     - the body: a whole body must arrive within `read` (a streamed log or download: each
       chunk, as it may rightly last for hours).
 

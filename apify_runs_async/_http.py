@@ -32,6 +32,7 @@ from ._errors import (
     shortened,
 )
 from ._rate_limits import RateLimiter
+from ._watchdog import Watchdog
 
 logger = logging.getLogger("apify_runs_async")
 
@@ -120,14 +121,11 @@ class Transport:
         self._loop = asyncio.get_running_loop()
         # A request waits here for a free connection, before its timeouts start. A borrowed
         # session has its own pool, and a wait in it counts against them.
-        self._slots: contextlib.AbstractAsyncContextManager[Any] = (
-            contextlib.nullcontext()
-            if max_connections is None
-            else asyncio.Semaphore(max_connections)
-        )
+        self._slots = None if max_connections is None else asyncio.Semaphore(max_connections)
         # Opening a response (connecting, sending, the status line and headers) is bounded as
         # a whole: aiohttp's read timeout restarts at each byte, so a trickle would pass it.
         self._open_secs = timeouts.connect + timeouts.read
+        self._watchdog = Watchdog(tick=min(1.0, timeouts.read / 10))
 
     def _timeout(self, long_poll_secs: int) -> aiohttp.ClientTimeout:
         timeout = self._client_timeouts.get(long_poll_secs)
@@ -189,27 +187,48 @@ class Transport:
         # Only a debug log reads the time a request took.
         started = time.perf_counter() if logger.isEnabledFor(logging.DEBUG) else None
         failure: ApifyError
+        task = asyncio.current_task()
+        assert task is not None
+        slots, watchdog = self._slots, self._watchdog
         try:
-            async with (
-                self._slots,
-                asyncio.timeout(self._open_secs + request.long_poll_secs) as deadline,
-                self._open(request) as response,
-            ):
-                status, response_headers = response.status, response.headers
-                limit = self._body_limits.record if request.record_read else self._body_limits.api
-                length = response.content_length
-                if (
-                    response.content.is_eof()  # all here already, as small answers are
-                    and length is not None
-                    and length <= limit
-                    and _CONTENT_ENCODING not in response_headers
-                ):
-                    body = await response.read()
-                else:
-                    # The read timeout bounds each chunk; this bounds the whole body, which a
-                    # hostile server could otherwise trickle for hours.
-                    deadline.reschedule(self._loop.time() + self._timeouts.read)
-                    body = await _read_body(response, limit)
+            if slots is not None:
+                await slots.acquire()
+            try:
+                watchdog.watch(task, self._loop.time() + self._open_secs + request.long_poll_secs)
+                opening = True
+                try:
+                    async with self._open(request) as response:
+                        opening = False
+                        if watchdog.opened(task):  # just too late: take the cancellation
+                            await asyncio.sleep(0)
+                        status, response_headers = response.status, response.headers
+                        limit = self._body_limits.api
+                        if request.record_read:
+                            limit = self._body_limits.record
+                        length = response.content_length
+                        if (
+                            response.content.is_eof()  # all here already, as small answers are
+                            and length is not None
+                            and length <= limit
+                            and _CONTENT_ENCODING not in response_headers
+                        ):
+                            body = await response.read()
+                        else:
+                            # The read timeout bounds each chunk; this bounds the whole body,
+                            # which a hostile server could otherwise trickle for hours.
+                            async with asyncio.timeout(self._timeouts.read):
+                                body = await _read_body(response, limit)
+                finally:
+                    if opening:
+                        watchdog.opened(task)
+            finally:
+                if slots is not None:
+                    slots.release()
+        except asyncio.CancelledError:
+            if not watchdog.timed_out(task):
+                raise
+            secs = self._open_secs + request.long_poll_secs
+            failure = self._failure(request, TimeoutError(f"no response within {secs:g} s"))
         except (RuntimeError, TimeoutError, aiohttp.ClientError) as exc:
             failure = self._failure(request, exc)
         except _TooLarge as too_large:
@@ -224,6 +243,10 @@ class Transport:
         logger.debug("%s", failure)  # names the method and path
         raise failure  # outside the except block: nothing of aiohttp's is chained to it
 
+    def close(self) -> None:
+        """Stop what the transport runs in the background (the watchdog of deadlines)."""
+        self._watchdog.stop()
+
     async def stream(
         self, request: Request, refuse: Callable[[Request, Response], object]
     ) -> AsyncGenerator[bytes, None]:
@@ -237,7 +260,7 @@ class Transport:
         failure: ApifyError | None = None
         status = 0
         try:
-            async with self._slots:
+            async with self._slots or contextlib.nullcontext():
                 # As in `send`, but the deadline is left before the first chunk is yielded:
                 # it belongs to the task that entered it, and a stream may be read for hours.
                 async with asyncio.timeout(self._open_secs + request.long_poll_secs):
