@@ -25,6 +25,7 @@ from apify_runs_async.emulator import (
     InjectedFault,
     WebhookDispatch,
     WebhookRetries,
+    emulator_process,
 )
 from apify_runs_async.emulator._injection import FaultInjector
 
@@ -421,3 +422,27 @@ def test_webhook_faults_follow_the_seed_apart_from_request_faults() -> None:
     assert Faults.parse("webhook_delay=0.5:3").webhook_delay_secs == 3
     with pytest.raises(ValueError, match="a dispatch gets at most one fault"):
         Faults(webhook_drop=0.6, webhook_delay=0.6)
+
+
+# -- The process form ----------------------------------------------------------------------------
+
+
+async def test_the_process_form_takes_the_schedule_and_the_faults(receiver: Receiver) -> None:
+    receiver.answers = [500]
+    args = ["--webhook-max-retries", "1", "--webhook-first-wait-secs", "0.01"]
+    args += ["--webhook-timeout-secs", "2", "--faults", "webhook_duplicate=1", "--seed", "1"]
+    with emulator_process(*args, env={"PYTHONWARNINGS": "error"}) as emulator:
+        async with aiohttp.ClientSession() as session:
+            start = f"{emulator.base_url}/v2/actors/emulator~scripted/runs"
+            hook = _hook(receiver, "ACTOR.RUN.SUCCEEDED")
+            async with session.post(
+                start,
+                params=_param(hook),
+                json={"steps": []},
+                headers={"Authorization": f"Bearer {emulator.token}"},
+            ) as response:
+                assert response.status == 201
+        # A 500, its one retry, then the duplicate of the call that succeeded.
+        deliveries = await receiver.wait_for(3)
+        assert len({each.headers["X-Apify-Webhook-Dispatch-Id"] for each in deliveries}) == 1
+        assert "fault webhook_duplicate webhook POST /hook" in emulator.stderr()
