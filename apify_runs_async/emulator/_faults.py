@@ -89,7 +89,8 @@ def _sorted_names(names: Iterable[str]) -> str:
 class InjectedFault:
     """One fault the emulator injected: its kind, and the request it hit.
 
-    `path` never has the query string: that may carry the token.
+    `path` never has the query string: that may carry the token. A fault in a webhook
+    dispatch has the endpoint `webhook`, the method POST and the path of the webhook's URL.
     """
 
     kind: FaultKind

@@ -71,8 +71,8 @@ class ApifyEmulator:
             unfinished runs over this answers 400 `actor-memory-limit-exceeded`.
         rate_limits: The request rates to allow, the platform's by default; past them
             requests are answered 429 `rate-limit-exceeded`. None allows any rate.
-        faults: Faults to inject into the answers (see `Faults`); None injects none. The
-            `faults` property changes them while serving.
+        faults: Faults to inject into the answers and the webhook dispatches (see
+            `Faults`); None injects none. The `faults` property changes them while serving.
         access_log: A logger to which each request answered is logged at INFO, as
             `GET /v2/actor-runs/abc 200 1.2 ms` (the path without its query string, which may
             carry the token); None logs none.

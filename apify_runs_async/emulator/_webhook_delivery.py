@@ -240,7 +240,8 @@ class Deliveries:
                 status = response.status
         except TimeoutError:
             error = f"No answer within {self._retries.timeout_secs:g} s"
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            # (ValueError: a header a template filled in that HTTP cannot carry.)
             error = f"Cannot send request: {type(exc).__name__}: {exc}"
         call = WebhookCall(started_at, utc_now(), status, error)
         self._update(number, calls=(*self._records[number].calls, call))

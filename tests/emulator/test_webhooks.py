@@ -28,6 +28,7 @@ from apify_runs_async.emulator import (
     emulator_process,
 )
 from apify_runs_async.emulator._injection import FaultInjector
+from apify_runs_async.emulator._webhook_templates import interpolate
 
 from .support import Api, fast_emulator, steps
 
@@ -213,6 +214,34 @@ async def test_bad_webhooks_are_400(api: Api, hook: dict[str, Any]) -> None:
         "POST", "/v2/actors/apify~hello-world/runs", 400, "invalid-input", params=_param(hook)
     )
     assert api.emulator.webhook_dispatches == ()
+
+
+async def test_a_header_http_cannot_carry_fails_the_call(api: Api, receiver: Receiver) -> None:
+    hook = _hook(
+        receiver, "ACTOR.RUN.SUCCEEDED", headersTemplate='{"X-Bad": "a\\nb"}', doNotRetry=True
+    )
+    await api.start("emulator~scripted", {"steps": []}, params=_param(hook))
+    (dispatch,) = await _settled(api.emulator, 1)
+    assert dispatch.status is DispatchStatus.FAILED
+    (call,) = dispatch.calls
+    assert call.response_status is None
+    assert call.error_message is not None and call.error_message.startswith("Cannot send")
+    assert receiver.deliveries == []
+
+
+def test_interpolation_replaces_variables_by_their_json() -> None:
+    variables = {"resource": {"id": "r1", "stats": {"n": 2}}, "eventType": "E"}
+    template = (
+        '{"a": {{resource.stats}}, "b": {{ eventType }}, "c": "{{resource.id}}: \\"{{x}}\\""}'
+    )
+    assert json.loads(interpolate(template, variables)) == {
+        "a": {"n": 2},
+        "b": "E",
+        "c": '{{resource.id}}: "{{x}}"',
+    }
+    assert json.loads(interpolate(template, variables, in_strings=True))["c"] == 'r1: "null"'
+    assert json.loads(interpolate("{{resource.stats.n}}", variables)) == 2
+    assert json.loads(interpolate("{{resource.id.deeper}}", variables)) is None
 
 
 # -- The events ----------------------------------------------------------------------------------
