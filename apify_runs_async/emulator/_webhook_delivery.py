@@ -120,6 +120,29 @@ def event_variables(run: Run, event_type: str, created_at: datetime) -> dict[str
     }
 
 
+def dispatch_headers(
+    webhook: Webhook, variables: dict[str, Any], dispatch_id: str
+) -> dict[str, str]:
+    """The headers of a dispatch: its `headersTemplate`'s, then the platform's own, which
+    win."""
+    headers: dict[str, str] = {}
+    if webhook.headers_template is not None:
+        headers.update(
+            render_headers(
+                webhook.headers_template, variables, in_strings=webhook.interpolate_strings
+            )
+        )
+    headers.update(
+        {
+            "Content-Type": "application/json",
+            "X-Apify-Webhook": webhook.id,
+            "X-Apify-Webhook-Dispatch-Id": dispatch_id,
+            "X-Apify-Request-Origin": "WEBHOOK",
+        }
+    )
+    return headers
+
+
 class Deliveries:
     """The emulator's webhook dispatches: their tasks, their HTTP session, their records."""
 
@@ -141,15 +164,23 @@ class Deliveries:
 
     def dispatch(self, run: Run, event_type: str) -> None:
         """Deliver the event to each webhook of the run that listens for it."""
-        if self._closing:
+        listening = [webhook for webhook in run.webhooks if event_type in webhook.event_types]
+        if self._closing or not listening:
             return
-        for webhook in run.webhooks:
-            if event_type in webhook.event_types:
-                self._start(run, webhook, event_type)
-
-    def _start(self, run: Run, webhook: Webhook, event_type: str) -> None:
         created_at = utc_now()
+        # Made once, now: the run as it is at the event, whenever the calls are made.
         variables = event_variables(run, event_type, created_at)
+        for webhook in listening:
+            self._start(run, webhook, event_type, variables, created_at)
+
+    def _start(
+        self,
+        run: Run,
+        webhook: Webhook,
+        event_type: str,
+        variables: dict[str, Any],
+        created_at: datetime,
+    ) -> None:
         body = interpolate(
             webhook.payload_template or DEFAULT_PAYLOAD_TEMPLATE,
             variables,
@@ -163,22 +194,7 @@ class Deliveries:
             request_url=webhook.request_url,
             created_at=created_at,
         )
-        headers: dict[str, str] = {}
-        if webhook.headers_template is not None:
-            headers.update(
-                render_headers(
-                    webhook.headers_template, variables, in_strings=webhook.interpolate_strings
-                )
-            )
-        # The platform's own headers win over the template's.
-        headers.update(
-            {
-                "Content-Type": "application/json",
-                "X-Apify-Webhook": webhook.id,
-                "X-Apify-Webhook-Dispatch-Id": record.id,
-                "X-Apify-Request-Origin": "WEBHOOK",
-            }
-        )
+        headers = dispatch_headers(webhook, variables, record.id)
         number = len(self._records)
         self._records.append(record)
         if self._session is None:
@@ -196,18 +212,9 @@ class Deliveries:
     async def _deliver(
         self, number: int, webhook: Webhook, body: bytes, headers: dict[str, str]
     ) -> None:
-        decided = self._injector.decide_webhook(webhook.request_url)
-        fault = None if decided is None else decided[0]
-        if decided is not None:
-            kind, faults = decided
-            self._update(number, fault=kind)
-            if kind is FaultKind.WEBHOOK_DROP:
-                self._update(number, status=DispatchStatus.DROPPED)
-                return
-            if kind is FaultKind.WEBHOOK_DELAY:
-                await asyncio.sleep(faults.webhook_delay_secs)
-            elif kind is FaultKind.WEBHOOK_REORDER:
-                await self._after_a_later_one(number, faults.webhook_delay_secs)
+        fault = await self._before_the_first_call(number, webhook.request_url)
+        if fault is FaultKind.WEBHOOK_DROP:
+            return
         retries = 0 if webhook.do_not_retry else self._retries.max_retries
         succeeded = False
         for attempt in range(retries + 1):
@@ -221,6 +228,21 @@ class Deliveries:
         self._update(number, status=status)
         if succeeded and fault is FaultKind.WEBHOOK_DUPLICATE:
             await self._call(number, webhook.request_url, body, headers)
+
+    async def _before_the_first_call(self, number: int, url: str) -> FaultKind | None:
+        """Draw the dispatch's fault, and act out what it does before the first call."""
+        decided = self._injector.decide_webhook(url)
+        if decided is None:
+            return None
+        kind, faults = decided
+        self._update(number, fault=kind)
+        if kind is FaultKind.WEBHOOK_DROP:
+            self._update(number, status=DispatchStatus.DROPPED)
+        elif kind is FaultKind.WEBHOOK_DELAY:
+            await asyncio.sleep(faults.webhook_delay_secs)
+        elif kind is FaultKind.WEBHOOK_REORDER:
+            await self._after_a_later_one(number, faults.webhook_delay_secs)
+        return kind
 
     async def _call(self, number: int, url: str, body: bytes, headers: dict[str, str]) -> bool:
         """One POST of the dispatch, recorded; whether it answered 2xx."""
