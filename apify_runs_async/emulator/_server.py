@@ -145,7 +145,8 @@ class ApifyEmulator:
     @property
     def faults(self) -> Faults | None:
         """The faults being injected. Setting them (or None) takes effect from the next
-        request, seeds their generator again from their `seed` and restarts `max_faults`."""
+        request (and webhook dispatch), seeds their generators again from their `seed` and
+        restarts the `max_faults` counts."""
         return self._injector.faults
 
     @faults.setter

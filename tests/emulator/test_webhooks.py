@@ -346,8 +346,13 @@ async def test_the_default_schedule_is_the_platforms_in_seconds() -> None:
         WebhookRetries(first_wait_secs=float("nan"))
 
 
-async def test_close_cancels_deliveries_still_under_way(receiver: Receiver) -> None:
-    receiver.answers = [500] * 10
+@pytest.mark.parametrize(
+    "answers", [[500] * 10, [None]], ids=["waiting-to-retry", "in-the-middle-of-a-call"]
+)
+async def test_close_cancels_deliveries_still_under_way(
+    receiver: Receiver, answers: list[int | None]
+) -> None:
+    receiver.answers = answers
     async with (
         fast_emulator(webhook_retries=WebhookRetries(first_wait_secs=60)) as emu,
         aiohttp.ClientSession() as session,
@@ -357,7 +362,7 @@ async def test_close_cancels_deliveries_still_under_way(receiver: Receiver) -> N
             {"steps": []},
             params=_param(_hook(receiver, "ACTOR.RUN.SUCCEEDED")),
         )
-        await receiver.wait_for(1)  # now waiting 60 s to retry
+        await receiver.wait_for(1)  # now waiting 60 s to retry, or for the answer
     (dispatch,) = emu.webhook_dispatches
     assert dispatch.status is DispatchStatus.ACTIVE
     assert not [
