@@ -19,7 +19,7 @@ SCRIPTED = "emulator~scripted"
 LONG = script("working", step_secs=30)
 QUICK = script("done", step_secs=0.05, output={"ok": True})
 STOPPED = {RunStatus.ABORTING, RunStatus.ABORTED}
-KINDS = [kind.value for kind in FaultKind]
+KINDS = [kind.value for kind in FaultKind if not kind.is_webhook]  # request faults
 
 
 async def runs_with_keys(client: ApifyRuns, actor: str = SCRIPTED) -> dict[str, list[RunSummary]]:
@@ -147,7 +147,7 @@ async def test_200_keyed_starts_under_faults_leave_200_runs() -> None:
         async with anyio.create_task_group() as group:
             for key in keys[:50]:
                 group.start_soon(start, key)
-        assert {fault.kind for fault in emulator.injected_faults} == set(FaultKind)
+        assert {fault.kind for fault in emulator.injected_faults} == set(map(FaultKind, KINDS))
         emulator.faults = None
         keyed = await runs_with_keys(client)
     assert "" not in keyed

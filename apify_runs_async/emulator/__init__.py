@@ -15,15 +15,20 @@ from ._context import ActorContext, ActorHandler
 from ._faults import FaultKind, Faults, InjectedFault
 from ._process import EmulatorProcess, emulator_process
 from ._server import ApifyEmulator
+from ._webhook_delivery import DispatchStatus, WebhookCall, WebhookDispatch, WebhookRetries
 
 __all__ = [
     "ActorContext",
     "ActorHandler",
     "ApifyEmulator",
+    "DispatchStatus",
     "EmulatorProcess",
     "FaultKind",
     "Faults",
     "InjectedFault",
     "RateLimits",
+    "WebhookCall",
+    "WebhookDispatch",
+    "WebhookRetries",
     "emulator_process",
 ]

@@ -16,8 +16,10 @@ from collections.abc import Callable
 from .._rate_limits import RateLimits
 from ._faults import Endpoint, FaultKind, Faults
 from ._server import ApifyEmulator
+from ._webhook_delivery import WebhookRetries
 
 _ACCESS_LOG = logging.getLogger("apify_runs_async.emulator.access")
+_DEFAULT_RETRIES = WebhookRetries()
 
 
 def _positive(text: str) -> int:
@@ -134,6 +136,32 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         metavar="S",
         help="how long a run that reached its timeout waits for the Actor to stop (default: 30)",
     )
+    webhooks = parser.add_argument_group(
+        "webhooks",
+        "How the ad-hoc webhooks of a start are delivered when a call fails (non-2xx, no "
+        "connection, no answer in time); the platform's schedule, in seconds, by default.",
+    )
+    webhooks.add_argument(
+        "--webhook-max-retries",
+        type=_whole,
+        default=_DEFAULT_RETRIES.max_retries,
+        metavar="N",
+        help="retries of a failed dispatch (default: 11)",
+    )
+    webhooks.add_argument(
+        "--webhook-first-wait-secs",
+        type=_seconds,
+        default=_DEFAULT_RETRIES.first_wait_secs,
+        metavar="S",
+        help="the wait before the first retry, doubled for each next one (default: 1)",
+    )
+    webhooks.add_argument(
+        "--webhook-timeout-secs",
+        type=_seconds,
+        default=_DEFAULT_RETRIES.timeout_secs,
+        metavar="S",
+        help="how long a call may take before it counts as failed (default: 30)",
+    )
     faults = parser.add_argument_group(
         "fault injection",
         "Misbehave on purpose; each fault is logged to stderr as a line "
@@ -143,9 +171,11 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--faults",
         dest="fault_spec",
         metavar="SPEC",
-        help=f"KIND=RATE,...: the probability of each fault per request, like "
-        f"'status503=0.05,reset_after=0.02,delay=0.05:2.0' (delay=RATE:SECONDS); KIND is one "
-        f"of {', '.join(FaultKind)}; the rates sum to at most 1",
+        help=f"KIND=RATE,...: the probability of each fault per request (or, for the "
+        f"webhook_ kinds, per webhook dispatch), like "
+        f"'status503=0.05,reset_after=0.02,delay=0.05:2.0' (delay=RATE:SECONDS, and "
+        f"webhook_delay=RATE:SECONDS); KIND is one of {', '.join(FaultKind)}; the request "
+        f"rates sum to at most 1, and so do the webhook rates",
     )
     faults.add_argument(
         "--seed", type=int, metavar="N", help="seed the fault generator (default: random)"
@@ -239,6 +269,11 @@ async def _serve(args: argparse.Namespace, faults: Faults | None) -> None:
         abort_grace_secs=args.abort_grace_secs,
         timeout_grace_secs=args.timeout_grace_secs,
         access_log=_ACCESS_LOG if args.access_log else None,
+        webhook_retries=WebhookRetries(
+            max_retries=args.webhook_max_retries,
+            first_wait_secs=args.webhook_first_wait_secs,
+            timeout_secs=args.webhook_timeout_secs,
+        ),
     ) as emulator:
         _tune_gc()
         print(

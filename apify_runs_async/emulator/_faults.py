@@ -3,6 +3,10 @@
 Each request on a chosen endpoint draws one number from a seeded generator and walks it over
 the kinds' cumulative rates, so a request gets at most one fault and the same seed gives the
 same sequence of faults for the same sequence of requests.
+
+Webhook deliveries draw the same way over the webhook kinds, from a generator of their own
+and with a `max_faults` count of their own: deliveries happen in the background, and their
+timing must not change which faults the requests get.
 """
 
 from __future__ import annotations
@@ -30,6 +34,20 @@ class FaultKind(enum.StrEnum):
     """Do the operation, then send the headers and half the body, and close the connection."""
     DELAY = "delay"
     """Do the operation, then wait `delay_secs` before answering."""
+    WEBHOOK_DROP = "webhook_drop"
+    """Lose a webhook dispatch: it is never sent, nor retried."""
+    WEBHOOK_DUPLICATE = "webhook_duplicate"
+    """Send a webhook dispatch once more after it succeeded (the same dispatch id)."""
+    WEBHOOK_DELAY = "webhook_delay"
+    """Hold a webhook dispatch `webhook_delay_secs` before its first call."""
+    WEBHOOK_REORDER = "webhook_reorder"
+    """Hold a webhook dispatch until a later dispatch has been sent (at most
+    `webhook_delay_secs`), so that the receiver gets the two in the wrong order."""
+
+    @property
+    def is_webhook(self) -> bool:
+        """Whether the kind acts on webhook deliveries, not on requests."""
+        return self.value.startswith("webhook_")
 
 
 class Endpoint(enum.StrEnum):
@@ -55,6 +73,8 @@ class Endpoint(enum.StrEnum):
 
 
 KINDS = frozenset(kind.value for kind in FaultKind)
+REQUEST_KINDS = tuple(kind for kind in FaultKind if not kind.is_webhook)
+WEBHOOK_KINDS = tuple(kind for kind in FaultKind if kind.is_webhook)
 ENDPOINTS = frozenset(endpoint.value for endpoint in Endpoint)
 
 # Rounding must not make `0.1,0.2,0.7` sum to more than 1.
@@ -69,7 +89,8 @@ def _sorted_names(names: Iterable[str]) -> str:
 class InjectedFault:
     """One fault the emulator injected: its kind, and the request it hit.
 
-    `path` never has the query string: that may carry the token.
+    `path` never has the query string: that may carry the token. A fault in a webhook
+    dispatch has the endpoint `webhook`, the method POST and the path of the webhook's URL.
     """
 
     kind: FaultKind
@@ -88,12 +109,18 @@ class Faults:
         status503, status500, status429, reset_before, reset_after, truncate, delay: The
             probability, from 0 to 1, that a request gets that fault (see `FaultKind`); they
             sum to at most 1.
+        webhook_drop, webhook_duplicate, webhook_delay, webhook_reorder: The probability
+            that a webhook dispatch gets that fault; they sum to at most 1.
         delay_secs: How long the `delay` fault holds the answer.
+        webhook_delay_secs: How long `webhook_delay` holds a dispatch, and the longest
+            `webhook_reorder` holds one.
         retry_after_secs: The `Retry-After` of the `status429` fault, in whole seconds.
-        seed: Seeds the generator that picks the faults; None seeds it at random.
+        seed: Seeds the generators that pick the faults; None seeds them at random.
         endpoints: The endpoint names (`ENDPOINTS`) whose requests get faults; None: all.
-            Requests that match no endpoint never get one.
-        max_faults: Stop injecting after this many faults; None: never stop.
+            Requests that match no endpoint never get one. Webhook dispatches are not
+            requests to an endpoint: the webhook kinds apply to all of them.
+        max_faults: Stop injecting after this many faults into requests, and after this
+            many into dispatches; None: never stop.
     """
 
     status503: float = 0.0
@@ -103,28 +130,38 @@ class Faults:
     reset_after: float = 0.0
     truncate: float = 0.0
     delay: float = 0.0
+    webhook_drop: float = 0.0
+    webhook_duplicate: float = 0.0
+    webhook_delay: float = 0.0
+    webhook_reorder: float = 0.0
     delay_secs: float = 1.0
+    webhook_delay_secs: float = 1.0
     retry_after_secs: int = 1
     seed: int | None = None
     endpoints: frozenset[str] | None = None
     max_faults: int | None = None
 
     def __post_init__(self) -> None:
-        total = 0.0
-        for kind, rate in self.rates:
-            if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
-                raise ValueError(f"the rate of {kind} must be a number from 0 to 1, got {rate!r}")
-            total += rate
-        if total > 1.0 + _SUM_TOLERANCE:
-            raise ValueError(
-                f"the fault rates sum to {total:g}, more than 1 (a request gets at most one fault)"
-            )
-        if not isinstance(self.delay_secs, int | float) or not (
-            math.isfinite(self.delay_secs) and self.delay_secs >= 0
-        ):
-            raise ValueError(
-                f"delay_secs must be a number of seconds >= 0, got {self.delay_secs!r}"
-            )
+        for rates, what in ((self.rates, "a request"), (self.webhook_rates, "a dispatch")):
+            total = 0.0
+            for kind, rate in rates:
+                if (
+                    isinstance(rate, bool)
+                    or not isinstance(rate, int | float)
+                    or not 0 <= rate <= 1
+                ):
+                    raise ValueError(
+                        f"the rate of {kind} must be a number from 0 to 1, got {rate!r}"
+                    )
+                total += rate
+            if total > 1.0 + _SUM_TOLERANCE:
+                raise ValueError(
+                    f"the fault rates sum to {total:g}, more than 1 ({what} gets at most one fault)"
+                )
+        for name in ("delay_secs", "webhook_delay_secs"):
+            secs = getattr(self, name)
+            if not isinstance(secs, int | float) or not (math.isfinite(secs) and secs >= 0):
+                raise ValueError(f"{name} must be a number of seconds >= 0, got {secs!r}")
         if not _is_whole(self.retry_after_secs, minimum=0):
             raise ValueError(
                 f"retry_after_secs must be whole seconds >= 0, got {self.retry_after_secs!r}"
@@ -138,20 +175,25 @@ class Faults:
 
     @property
     def rates(self) -> tuple[tuple[FaultKind, float], ...]:
-        """Each kind with its rate, in the order a draw walks them."""
-        return tuple((kind, getattr(self, kind.value)) for kind in FaultKind)
+        """Each request kind with its rate, in the order a draw walks them."""
+        return tuple((kind, getattr(self, kind.value)) for kind in REQUEST_KINDS)
+
+    @property
+    def webhook_rates(self) -> tuple[tuple[FaultKind, float], ...]:
+        """Each webhook kind with its rate, in the order a draw walks them."""
+        return tuple((kind, getattr(self, kind.value)) for kind in WEBHOOK_KINDS)
 
     def applies_to(self, endpoint: str) -> bool:
         return self.endpoints is None or endpoint in self.endpoints
 
     def choose(self, draw: float) -> FaultKind | None:
-        """The fault for a draw from [0, 1): the kind whose cumulative rate it falls under."""
-        cumulative = 0.0
-        for kind, rate in self.rates:
-            cumulative += rate
-            if draw < cumulative:
-                return kind
-        return None
+        """The request fault for a draw from [0, 1): the kind whose cumulative rate it falls
+        under."""
+        return _walk(self.rates, draw)
+
+    def choose_webhook(self, draw: float) -> FaultKind | None:
+        """The webhook fault for a draw from [0, 1), as `choose` picks request faults."""
+        return _walk(self.webhook_rates, draw)
 
     @classmethod
     def parse(
@@ -161,12 +203,14 @@ class Faults:
         seed: int | None = None,
         endpoints: Iterable[str] | None = None,
         delay_secs: float = 1.0,
+        webhook_delay_secs: float = 1.0,
         retry_after_secs: int = 1,
         max_faults: int | None = None,
     ) -> Faults:
         """Faults from a spec like `status503=0.05,reset_after=0.02,delay=0.05:2.0`.
 
-        Each item is `KIND=RATE`; `delay=RATE:SECONDS` also sets how long (else `delay_secs`).
+        Each item is `KIND=RATE`; `delay=RATE:SECONDS` also sets how long (else `delay_secs`),
+        and so does `webhook_delay=RATE:SECONDS` (else `webhook_delay_secs`).
         Raises ValueError naming the bad part.
         """
         rates: dict[str, float] = {}
@@ -184,18 +228,32 @@ class Faults:
                 raise ValueError(f"fault kind {name!r} is given twice")
             rate_text, colon, secs_text = value.partition(":")
             if colon:
-                if name != FaultKind.DELAY:
-                    raise ValueError(f"only delay takes ':SECONDS', not {item!r}")
-                delay_secs = _number(secs_text, f"the seconds of {item!r} (delay=RATE:SECONDS)")
+                if name not in (FaultKind.DELAY, FaultKind.WEBHOOK_DELAY):
+                    raise ValueError(f"only delay and webhook_delay take ':SECONDS', not {item!r}")
+                secs = _number(secs_text, f"the seconds of {item!r} ({name}=RATE:SECONDS)")
+                if name == FaultKind.DELAY:
+                    delay_secs = secs
+                else:
+                    webhook_delay_secs = secs
             rates[name] = _number(rate_text, f"the rate of {item!r}")
         return cls(
             **rates,
             delay_secs=delay_secs,
+            webhook_delay_secs=webhook_delay_secs,
             retry_after_secs=retry_after_secs,
             seed=seed,
             endpoints=None if endpoints is None else _endpoints(endpoints),
             max_faults=max_faults,
         )
+
+
+def _walk(rates: tuple[tuple[FaultKind, float], ...], draw: float) -> FaultKind | None:
+    cumulative = 0.0
+    for kind, rate in rates:
+        cumulative += rate
+        if draw < cumulative:
+            return kind
+    return None
 
 
 def _number(text: str, what: str) -> float:

@@ -20,11 +20,15 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
+from yarl import URL
 
 from ._errors import ApiError, error_response
 from ._faults import FaultKind, Faults, InjectedFault
 
 _LOG = logging.getLogger("apify_runs_async.emulator")
+
+WEBHOOK_ENDPOINT = "webhook"
+"""What `InjectedFault.endpoint` says of a fault in a webhook dispatch (not a request)."""
 
 _STATUS_ERRORS = {
     FaultKind.STATUS503: ApiError(
@@ -107,6 +111,8 @@ class FaultInjector:
         self._faults: Faults | None = None
         self._rng = random.Random()
         self._count = 0
+        self._webhook_rng = random.Random()
+        self._webhook_count = 0
         self.faults = faults
 
     @property
@@ -119,8 +125,12 @@ class FaultInjector:
         if faults is not None and not isinstance(faults, Faults):
             raise TypeError(f"faults must be a Faults or None, got {type(faults).__name__}")
         self._faults = faults
-        self._rng = random.Random(None if faults is None else faults.seed)
+        seed = None if faults is None else faults.seed
+        self._rng = random.Random(seed)
         self._count = 0
+        # Its own generator: deliveries and requests interleave differently on each run.
+        self._webhook_rng = random.Random(None if seed is None else f"webhooks-{seed}")
+        self._webhook_count = 0
 
     @property
     def injected(self) -> Sequence[InjectedFault]:
@@ -145,6 +155,24 @@ class FaultInjector:
         path = request.rel_url.raw_path
         self._injected.append(InjectedFault(kind, endpoint, request.method, path))
         _LOG.info("fault %s %s %s %s", kind.value, endpoint, request.method, path)
+        return kind, faults
+
+    def decide_webhook(self, url: str) -> tuple[FaultKind, Faults] | None:
+        """The fault a webhook dispatch to `url` gets, if any, with the faults it was drawn
+        from. Recorded with the endpoint `webhook`, the method POST and the URL's path."""
+        faults = self._faults
+        if faults is None or not any(rate for _, rate in faults.webhook_rates):
+            return None
+        if faults.max_faults is not None and self._webhook_count >= faults.max_faults:
+            return None
+        kind = faults.choose_webhook(self._webhook_rng.random())
+        if kind is None:
+            return None
+        self._webhook_count += 1
+        # The path only: a receiver's query string may carry a secret of its own.
+        path = URL(url).raw_path
+        self._injected.append(InjectedFault(kind, WEBHOOK_ENDPOINT, "POST", path))
+        _LOG.info("fault %s %s POST %s", kind.value, WEBHOOK_ENDPOINT, path)
         return kind, faults
 
     def middleware(self) -> Middleware:

@@ -28,6 +28,7 @@ from ._runs import Run, RunList, RunMeta, RunOptions, Runs
 from ._shapes import run_body, runs_page
 from ._storage import JSON_CONTENT_TYPE, KeyValueStore, Record, is_json_content_type
 from ._store_shapes import keys_page, store_data
+from ._webhooks import adhoc_webhooks
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +146,7 @@ async def _start(request: web.Request, actor: Actor, task: Task | None) -> web.R
     query = request.query
     options, build = _run_options(request, actor, None)
     wait_secs = params.wait_secs(query)
-    params.webhooks(query)  # checked only: the emulator calls no webhooks
+    webhooks = adhoc_webhooks(params.webhooks(query))
     if task is None:
         params.choice(query, "forcePermissionLevel", params.PERMISSION_LEVELS)
     record = await read_input(request)
@@ -162,6 +163,7 @@ async def _start(request: web.Request, actor: Actor, task: Task | None) -> web.R
             user_agent=request.headers.get("User-Agent"),
         ),
         input_record=record,
+        webhooks=webhooks,
     )
     await run.wait_finished(wait_secs)
     response = _run_response(request, run, status=201)

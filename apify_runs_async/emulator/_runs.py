@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -45,6 +45,7 @@ from ._errors import ApiError
 from ._ids import new_container_url, new_id
 from ._storage import KeyValueStore, Record, is_json_content_type
 from ._time import format_time, utc_now
+from ._webhooks import FINAL_EVENTS, EventType, Webhook
 
 MAX_METAMORPHS = 10
 KILLED_EXIT_CODE = 137
@@ -160,6 +161,7 @@ class Run:
         "store",
         "task",
         "user_id",
+        "webhooks",
     )
 
     def __init__(
@@ -172,6 +174,7 @@ class Run:
         options: RunOptions,
         meta: RunMeta,
         input_record: Record | None,
+        webhooks: tuple[Webhook, ...] = (),
     ) -> None:
         self._body: tuple[Hashable, bytes] | None = None  # (what it was encoded for, the body)
         self._runs = runs
@@ -183,6 +186,7 @@ class Run:
         self.task = task
         self.options = options
         self.meta = meta
+        self.webhooks = webhooks
         self.store = KeyValueStore(actor_id=actor.id, run_id=self.id)
         self.dataset = Dataset(user_id=self.user_id, actor_id=actor.id, run_id=self.id)
         self.dataset_id = self.dataset.id
@@ -393,6 +397,7 @@ class Run:
         self.append_log("Resurrecting the run")
         self._enter_running()
         self._launch(ready=False)
+        self._runs.emit(self, EventType.RESURRECTED)
 
     # The lifecycle.
 
@@ -543,6 +548,9 @@ class Run:
         self.append_log(f"Run finished with status {status} (exit code {exit_code})")
         self._runs.deactivate(self)
         self.wake()
+        event = FINAL_EVENTS.get(status)
+        if event is not None:
+            self._runs.emit(self, event)
 
     def cancel_timers(self) -> None:
         for handle in (self._timeout_handle, self._grace_handle):
@@ -589,6 +597,8 @@ class Runs:
         self._live_memory_mbytes = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._numbered = 0
+        self.on_event: Callable[[Run, EventType], None] | None = None
+        """Called with each event of a run that has webhooks (see `_webhook_delivery`)."""
         # The runs that may keep a body, oldest encoded first (a dict as an ordered set).
         self._keeping_bodies: dict[Run, None] = {}
 
@@ -606,6 +616,7 @@ class Runs:
         options: RunOptions,
         meta: RunMeta,
         input_record: Record | None,
+        webhooks: tuple[Webhook, ...] = (),
     ) -> Run:
         self.check_capacity(options.memory_mbytes)
         run = Run(
@@ -616,6 +627,7 @@ class Runs:
             options=options,
             meta=meta,
             input_record=input_record,
+            webhooks=webhooks,
         )
         self._runs[run.id] = run
         for owner in (actor, task):
@@ -625,7 +637,13 @@ class Runs:
         self._datasets[run.dataset.id] = run.dataset
         run.append_log(f"Run created (memory {options.memory_mbytes} MB)")
         run.launch()
+        self.emit(run, EventType.CREATED)
         return run
+
+    def emit(self, run: Run, event: EventType) -> None:
+        """Tell `on_event` of the run's event, if the run has webhooks to call."""
+        if run.webhooks and self.on_event is not None and not self.closing:
+            self.on_event(run, event)
 
     def check_capacity(self, memory_mbytes: int) -> None:
         """Whether a run of this memory may start now; raises ApiError if not."""

@@ -31,6 +31,7 @@ from ._injection import FaultInjector
 from ._rate_limits import RateLimiter
 from ._routes import PLATFORM, Platform, add_routes, endpoint_name
 from ._runs import Runs, Timings
+from ._webhook_delivery import Deliveries, WebhookDispatch, WebhookRetries
 
 # Long polls are released at shutdown; this only bounds a handler that ignores that.
 _SHUTDOWN_TIMEOUT_SECS = 2.0
@@ -70,11 +71,14 @@ class ApifyEmulator:
             unfinished runs over this answers 400 `actor-memory-limit-exceeded`.
         rate_limits: The request rates to allow, the platform's by default; past them
             requests are answered 429 `rate-limit-exceeded`. None allows any rate.
-        faults: Faults to inject into the answers (see `Faults`); None injects none. The
-            `faults` property changes them while serving.
+        faults: Faults to inject into the answers and the webhook dispatches (see
+            `Faults`); None injects none. The `faults` property changes them while serving.
         access_log: A logger to which each request answered is logged at INFO, as
             `GET /v2/actor-runs/abc 200 1.2 ms` (the path without its query string, which may
             carry the token); None logs none.
+        webhook_retries: How the ad-hoc webhooks of a start are retried (see
+            `WebhookRetries`): by default the platform's 11 retries, waits in seconds where
+            the platform's are in minutes. `webhook_dispatches` shows what was delivered.
     """
 
     def __init__(
@@ -94,6 +98,7 @@ class ApifyEmulator:
         rate_limits: RateLimits | None = RateLimits(),  # noqa: B008 (frozen: safe to share)
         faults: Faults | None = None,
         access_log: logging.Logger | None = None,
+        webhook_retries: WebhookRetries = WebhookRetries(),  # noqa: B008 (frozen: safe to share)
     ) -> None:
         self._token = token or new_token()
         self._host = host
@@ -114,6 +119,12 @@ class ApifyEmulator:
             self.register_actor(name, handler)
         self._rate_limits = rate_limits
         self._injector = FaultInjector(faults, endpoint_name)
+        if not isinstance(webhook_retries, WebhookRetries):
+            raise TypeError(
+                f"webhook_retries must be a WebhookRetries, got {type(webhook_retries).__name__}"
+            )
+        self._deliveries = Deliveries(webhook_retries, self._injector)
+        self._runs.on_event = self._deliveries.dispatch
         self._access_log = access_log
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
@@ -134,7 +145,8 @@ class ApifyEmulator:
     @property
     def faults(self) -> Faults | None:
         """The faults being injected. Setting them (or None) takes effect from the next
-        request, seeds their generator again from their `seed` and restarts `max_faults`."""
+        request (and webhook dispatch), seeds their generators again from their `seed` and
+        restarts the `max_faults` counts."""
         return self._injector.faults
 
     @faults.setter
@@ -145,6 +157,12 @@ class ApifyEmulator:
     def injected_faults(self) -> Sequence[InjectedFault]:
         """Every fault injected so far, oldest first (across changes of `faults`)."""
         return self._injector.injected
+
+    @property
+    def webhook_dispatches(self) -> Sequence[WebhookDispatch]:
+        """Every webhook dispatch so far, oldest first, each with its calls: a snapshot,
+        read it again to see later calls."""
+        return self._deliveries.records
 
     def register_actor(
         self,
@@ -234,6 +252,8 @@ class ApifyEmulator:
                 await site.stop()
         # Then the runs: that also releases requests held by `waitForFinish` or a log stream.
         await self._runs.close()
+        # Then the deliveries, which the runs' events start.
+        await self._deliveries.close()
         if runner is not None:
             await runner.cleanup()
 

@@ -392,7 +392,7 @@ def test_parse_options() -> None:
         ("status500=nan", "the rate of status500 must be a number from 0 to 1"),
         ("status503=0.6,delay=0.6:1", "the fault rates sum to 1.2, more than 1"),
         ("status503=0.1,status503=0.2", "fault kind 'status503' is given twice"),
-        ("status503=0.1:2", "only delay takes ':SECONDS', not 'status503=0.1:2'"),
+        ("status503=0.1:2", "only delay and webhook_delay take ':SECONDS', not 'status503=0.1:2'"),
         ("delay=0.1:", "the seconds of 'delay=0.1:' (delay=RATE:SECONDS) is not a number"),
         ("delay=0.1:soon", "the seconds of 'delay=0.1:soon'"),
         ("delay=0.1:-1", "delay_secs must be a number of seconds >= 0, got -1.0"),

@@ -187,7 +187,7 @@ def _webhooks(value: Any) -> str:
 
 
 async def test_webhooks_parameter_accepts_base64_json(api: Api) -> None:
-    hooks = [{"eventTypes": ["ACTOR.RUN.SUCCEEDED"], "requestUrl": "https://example.com/hook"}]
+    hooks = [{"eventTypes": ["ACTOR.RUN.SUCCEEDED"], "requestUrl": "http://127.0.0.1:9/hook"}]
     await api.start("apify~hello-world", params={"webhooks": _webhooks(hooks)})
 
 
