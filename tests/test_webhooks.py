@@ -29,6 +29,7 @@ from apify_runs_async import (
     WebhookReceiver,
     parse_webhook,
 )
+from apify_runs_async.emulator import ApifyEmulator
 from tests.fake_api import FakeApi, json_reply
 from tests.spec import run_response_examples
 
@@ -517,3 +518,32 @@ async def test_a_receiver_without_a_public_url_fails_the_start_before_sending(
     with pytest.raises(ValueError, match="public_url is not known"):
         await fake_client.start("me/actor", webhooks=WebhookReceiver(secret=SECRET))
     assert not fake_api.requests
+
+
+# --- End to end: the emulator delivers, the receiver hands over --------------------------------
+
+
+@pytest.mark.anyio
+async def test_the_emulators_webhooks_reach_the_receiver_once_each(emulator: ApifyEmulator) -> None:
+    receiver = WebhookReceiver(secret="a-long-enough-secret")
+    async with (
+        receiver.serve() as url,
+        ApifyRuns(emulator.token, base_url=emulator.base_url) as client,
+    ):
+        assert url.startswith("http://127.0.0.1:")
+        quick = {"steps": [{"sleepSecs": 0.05, "statusMessage": "done"}]}
+        doomed = {**quick, "outcome": "FAILED"}
+        runs = [
+            await client.start("emulator~scripted", run_input, webhooks=receiver)
+            for run_input in (quick, doomed)
+        ]
+        with anyio.fail_after(10):
+            events = [await receiver.next_event() for _ in runs]
+    by_run = {event.event_data.actor_run_id: event for event in events}
+    assert set(by_run) == {run.id for run in runs}
+    assert by_run[runs[0].id].event_type == WebhookEventType.SUCCEEDED
+    assert by_run[runs[1].id].event_type == WebhookEventType.FAILED
+    for run_id, event in by_run.items():
+        assert event.resource is not None and event.resource.id == run_id
+        assert event.resource.is_terminal
+    assert [d.status for d in emulator.webhook_dispatches] == ["SUCCEEDED", "SUCCEEDED"]
