@@ -22,11 +22,14 @@ from apify_runs_async.emulator import EmulatorProcess
 
 CLI = Path(sys.executable).parent / "apify-runs"
 
-pytestmark = pytest.mark.skipif(
-    not CLI.exists(),
-    reason=f"the apify-runs console script is not installed next to {sys.executable} "
-    "(pip install -e . installs it)",
-)
+pytestmark = [
+    pytest.mark.slow,  # starts processes: `pytest -m slow` (CI runs them)
+    pytest.mark.skipif(
+        not CLI.exists(),
+        reason=f"the apify-runs console script is not installed next to {sys.executable} "
+        "(pip install -e . installs it)",
+    ),
+]
 
 SCRIPTED = "emulator~scripted"
 LONG = json.dumps({"steps": [{"sleepSecs": 60}]})

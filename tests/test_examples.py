@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # starts processes: `pytest -m slow` (CI runs them)
+
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 

@@ -20,6 +20,8 @@ import pytest
 from apify_runs_async import ApifyRuns, RunStatus, RunSummary
 from apify_runs_async.emulator import EmulatorProcess, emulator_process
 
+pytestmark = pytest.mark.slow  # starts processes: `pytest -m slow` (CI runs them)
+
 SCRIPTED = "emulator~scripted"
 GOING = {RunStatus.READY, RunStatus.RUNNING}
 STOPPED = {RunStatus.ABORTING, RunStatus.ABORTED}

@@ -135,7 +135,7 @@ def assert_path_segments(url: str, segments: tuple[str, ...]) -> None:
     assert posixpath.normpath(split.path) == split.path  # no dot segment to collapse
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(value=valid_ids, name=names)
 def test_every_valid_id_is_accepted_unchanged_and_stays_one_path_segment(
     value: str, name: str
@@ -147,7 +147,7 @@ def test_every_valid_id_is_accepted_unchanged_and_stays_one_path_segment(
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(value=invalid_ids, name=names)
 def test_every_invalid_id_is_refused_naming_the_argument(value: str, name: str) -> None:
     assert_refused(check.resource_id, value, name, ValueError)
@@ -163,7 +163,7 @@ def test_ids_of_another_type_are_a_type_error_naming_the_argument(value: object,
     assert_refused(check.record_key, value, name, TypeError)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(value=st.text(max_size=40), name=names)
 def test_whatever_id_is_accepted_is_url_safe(value: str, name: str) -> None:
     accepted = attempt(check.resource_id, value, name)
@@ -181,7 +181,7 @@ name_parts = st.text(ID_ALPHABET.replace("~", ""), min_size=1, max_size=99).filt
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(owner=name_parts, actor=name_parts, name=names)
 def test_owner_slash_name_and_owner_tilde_name_are_the_same_actor(
     owner: str, actor: str, name: str
@@ -194,7 +194,7 @@ def test_owner_slash_name_and_owner_tilde_name_are_the_same_actor(
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     value=st.text(ID_ALPHABET + "/", max_size=12) | st.text(max_size=12) | valid_ids,
     name=names,
@@ -239,7 +239,7 @@ invalid_keys = (
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(key=valid_keys, run_id=valid_ids, name=names)
 def test_every_valid_record_key_is_accepted_and_stays_one_path_segment(
     key: str, run_id: str, name: str
@@ -251,7 +251,7 @@ def test_every_valid_record_key_is_accepted_and_stays_one_path_segment(
     )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(key=invalid_keys, name=names)
 def test_every_invalid_record_key_is_refused_naming_the_argument(key: str, name: str) -> None:
     assert_refused(check.record_key, key, name, ValueError)
@@ -310,7 +310,7 @@ NUMBER_RULES: list[tuple[Callable[[object, str], object], Callable[[float], bool
 ]
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(value=numbers, name=names)
 def test_number_checks_accept_exactly_what_their_rule_allows(value: float, name: str) -> None:
     for validate, rule in NUMBER_RULES:
@@ -370,7 +370,7 @@ whitespace_or_control = (
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     good=st.text(visible, min_size=1, max_size=20),
     bad=st.just("")
@@ -396,7 +396,7 @@ line_breakers = (
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     good=printable_line,
     bad=with_inserted(printable_line, line_breakers) | st.text(" ", max_size=3),
@@ -425,7 +425,7 @@ PERMISSION_LEVELS = ["LIMITED_PERMISSIONS", "FULL_PERMISSIONS"]  # the API's for
 hashable_others = st.none() | st.integers() | st.binary(max_size=5) | st.builds(object)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     level=st.sampled_from(PERMISSION_LEVELS),
     access=st.sampled_from(GENERAL_ACCESS),
@@ -802,7 +802,7 @@ def ok_response(body: bytes) -> Response:
 GET_RUN = Request("GET", "/v2/actor-runs/HG7ML7M8z78YcAPEB")
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(body=run_bodies())
 def test_a_run_the_api_may_send_decodes_to_its_own_fields(body: dict[str, Any]) -> None:
     data = body["data"]
@@ -839,7 +839,7 @@ def test_pricing_info_decodes_as_its_model_known_or_not(info: dict[str, Any]) ->
     assert_pricing_decoded_as(decode(body).pricing_info, info)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(status=statuses, finished_at=st.none() | timestamps)
 def test_a_run_is_terminal_by_its_status_or_else_by_its_finish_time(
     status: str, finished_at: str | None
@@ -894,7 +894,7 @@ mutations = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(changes=mutations)
 def test_any_mutation_decodes_to_its_own_fields_or_fails_validation(
     changes: list[tuple[tuple[str, ...], str, Any]],
@@ -943,7 +943,7 @@ garbage: st.SearchStrategy[tuple[bytes, str | None]] = (
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(case=garbage)
 def test_a_body_that_is_not_a_run_is_an_invalid_response_with_an_excerpt(
     case: tuple[bytes, str | None],
@@ -1051,7 +1051,7 @@ HEADER_NAMES = [
 hostile_headers = st.dictionaries(st.sampled_from(HEADER_NAMES), header_values, max_size=7)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     reader=st.sampled_from(sorted(READERS)),
     status=st.integers(min_value=100, max_value=599),
@@ -1076,7 +1076,7 @@ def test_any_response_is_data_or_a_typed_error_without_the_token(
         assert error.retry_after is None or error.retry_after >= 0
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(value=header_values)
 def test_any_retry_after_is_a_wait_or_none(value: str) -> None:
     wait = responses.retry_after(value)

@@ -11,6 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # starts processes: `pytest -m slow` (CI runs them)
+
 UNRELATED_TESTS = """
 import asyncio
 import sys

@@ -19,6 +19,8 @@ from apify_runs_async.emulator import emulator_process
 
 from .support import Spawn
 
+pytestmark = pytest.mark.slow  # starts processes: `pytest -m slow` (CI runs them)
+
 
 async def _list_runs(base_url: str, token: str) -> int:
     async with (
