@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 
 from .._status import GeneralAccess, RunStatus
+from .._webhook_models import WebhookEventType as EventType
 from ._actors import Actor, Build, Task
 from ._context import ActorContext
 from ._datasets import Dataset
@@ -45,7 +46,7 @@ from ._errors import ApiError
 from ._ids import new_container_url, new_id
 from ._storage import KeyValueStore, Record, is_json_content_type
 from ._time import format_time, utc_now
-from ._webhooks import FINAL_EVENTS, EventType, Webhook
+from ._webhooks import FINAL_EVENTS, Webhook
 
 MAX_METAMORPHS = 10
 KILLED_EXIT_CODE = 137

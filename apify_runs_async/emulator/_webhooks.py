@@ -3,7 +3,6 @@ the events of a run they are called for."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,21 +10,10 @@ from typing import Any
 import yarl
 
 from .._status import RunStatus
+from .._webhook_models import WebhookEventType as EventType  # one list, the client's
 from ._errors import invalid_input
 from ._ids import new_id
 from ._webhook_templates import check_template
-
-
-class EventType(enum.StrEnum):
-    """The run events a webhook can be called for."""
-
-    CREATED = "ACTOR.RUN.CREATED"
-    SUCCEEDED = "ACTOR.RUN.SUCCEEDED"
-    FAILED = "ACTOR.RUN.FAILED"
-    ABORTED = "ACTOR.RUN.ABORTED"
-    TIMED_OUT = "ACTOR.RUN.TIMED_OUT"
-    RESURRECTED = "ACTOR.RUN.RESURRECTED"
-
 
 FINAL_EVENTS = {
     RunStatus.SUCCEEDED: EventType.SUCCEEDED,
