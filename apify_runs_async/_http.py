@@ -174,14 +174,11 @@ class Transport:
     def check_loop(self) -> None:
         """Raise `WrongEventLoopError` unless called from the loop the client was opened in."""
         if asyncio.get_running_loop() is not self._loop:
-            raise WrongEventLoopError(
-                "this ApifyRuns client was opened in another event loop, and can only be used "
-                "(and closed) in that one; open a client in each loop (each thread)"
-            )
+            raise _wrong_loop("aclose")
 
     async def send(self, request: Request) -> Response:
         if asyncio.get_running_loop() is not self._loop:
-            raise _wrong_loop(request)
+            raise _wrong_loop(f"{request.method} {request.path}")
         if self._rate_limiter is not None:
             await self._rate_limiter.wait(request.method, request.path)
         # Only a debug log reads the time a request took.
@@ -254,7 +251,7 @@ class Transport:
         the read timeout). Any other answer is read whole and handed to `refuse`, which
         raises the matching error."""
         if asyncio.get_running_loop() is not self._loop:
-            raise _wrong_loop(request)
+            raise _wrong_loop(f"{request.method} {request.path}")
         if self._rate_limiter is not None:
             await self._rate_limiter.wait(request.method, request.path)
         failure: ApifyError | None = None
@@ -297,10 +294,10 @@ class Transport:
         )
 
 
-def _wrong_loop(request: Request) -> WrongEventLoopError:
+def _wrong_loop(what: str) -> WrongEventLoopError:
     return WrongEventLoopError(
-        f"{request.method} {request.path}: this ApifyRuns client was opened in another event "
-        "loop, and can only be used in that one; open a client in each loop (each thread)"
+        f"{what}: this ApifyRuns client was opened in another event loop, and can only be used "
+        "(and closed) in that one; open a client in each loop (each thread)"
     )
 
 
