@@ -31,12 +31,14 @@ from ._models import CallResult, Run
 from ._rate_limits import RateLimiter, RateLimits
 from ._requests import JsonInput, RunInput, StartOptions, TaskStartOptions
 from ._retries import Retries
+from ._run_ends import RunEnds
 from ._run_handle import RunHandle
 from ._run_lists import RunLists
 from ._run_outputs import RunOutputs
 from ._sending import ClosedSender, Sender
 from ._status import RunStatus
 from ._streams import Emit, RunStream
+from ._webhook_receiver import WebhookReceiver
 
 _LOG_TAIL_SECS = 5.0  # how long `call(log=...)` waits for a finished run's last log lines
 _RACE_ABORT_SECS = 5.0  # how long a keyed start that lost a race may take to abort its run
@@ -44,6 +46,10 @@ _RACE_ABORT_SECS = 5.0  # how long a keyed start that lost a race may take to ab
 DEFAULT_RATE_LIMITS = RateLimits()
 DEFAULT_COOL_DOWN = CoolDown()
 DEFAULT_RETRIES = Retries()
+
+LIST_ABOVE = 100
+"""How many runs a many-run call follows with a long-poll each before it reads the runs list
+instead: as many connections as the client's own session holds by default."""
 
 T = TypeVar("T")
 
@@ -429,6 +435,8 @@ class ApifyRuns(RunOutputs, RunLists):
         runs: Iterable[RunRef] | AsyncIterable[RunRef] = (),
         *,
         poll_interval: float | None = 5.0,
+        webhooks: WebhookReceiver | None = None,
+        list_interval: float | None = None,
         retries: Retries | None = None,
     ) -> RunStream[RunRef, tuple[str, Run]]:
         """Follow many runs at once: `(run_id, run)` at every change of any of them.
@@ -438,6 +446,11 @@ class ApifyRuns(RunOutputs, RunLists):
         `watch(run_id, poll_interval=...)`; give the `Run` that `start` returned rather than its
         id to save a request.
 
+        With `webhooks`, the receiver the runs were started with, each run is yielded as it is
+        first, then at its end, which its webhook brings: no request is held per run. The
+        runs list, read every `list_interval` seconds (default 30), finds an end whose webhook
+        was lost.
+
         >>> async with client.watch_many(run_ids) as updates:
         ...     async for run_id, run in updates:
         ...         print(run_id, run.status, run.status_message)
@@ -445,26 +458,57 @@ class ApifyRuns(RunOutputs, RunLists):
         check.poll_interval(poll_interval)
         check.many(runs, "runs")
         send = self._sender(retries)
+        if webhooks is None:
 
-        async def follow(ref: RunRef, emit: Emit[tuple[str, Run]]) -> None:
+            async def follow(ref: RunRef, emit: Emit[tuple[str, Run]]) -> None:
+                run_id, known = split_ref(ref)
+                snapshots = self._watch(run_id, poll_interval, send, known)
+                del ref, known  # the watch holds the first snapshot only until it is yielded
+                async for run in snapshots:
+                    await emit((run_id, run))
+                    del run  # not held through the next long-poll
+
+            return RunStream(runs, once_per_run(), follow)
+
+        ends = self._run_ends(send, None, None, webhooks, list_interval, read_ends=True)
+
+        async def first_and_end(ref: RunRef, emit: Emit[tuple[str, Run]]) -> None:
             run_id, known = split_ref(ref)
-            snapshots = self._watch(run_id, poll_interval, send, known)
-            del ref, known  # the watch holds the first snapshot only until it is yielded
-            async for run in snapshots:
-                await emit((run_id, run))
-                del run  # not held through the next long-poll
+            poll = _Poller(send, run_id)
+            if known is None:
+                known = await _following.look(poll, send.retries.not_found_grace_secs)
+                if known is None:
+                    raise run_not_found("GET", _requests.run_path(run_id))
+            await emit((run_id, known))
+            if not known.is_terminal:
+                await emit((run_id, await ends.end(run_id, known, poll, None)))
 
-        return RunStream(runs, once_per_run(), follow)
+        return ends.stream(RunStream(runs, once_per_run(), first_and_end))
 
     def as_completed(
         self,
         runs: Iterable[RunRef] | AsyncIterable[RunRef] = (),
         *,
+        webhooks: WebhookReceiver | None = None,
+        list_above: int | None = LIST_ABOVE,
+        list_interval: float | None = None,
         retries: Retries | None = None,
     ) -> RunStream[RunRef, Run]:
-        """Yield runs in the order they finish; each costs one long-poll a minute until then.
+        """Yield runs in the order they finish, each once.
 
-        Feeds like `watch_many`. A run that does not exist raises `NotFoundError`.
+        Feeds like `watch_many`. A run that does not exist raises `NotFoundError`. How the
+        ends are learnt:
+        - up to `list_above` runs followed at once (None: any number), a long-poll each,
+          one request a minute per run: an end is seen at once;
+        - past that, the runs list, read every `list_interval` seconds (default 5; one
+          request per 1,000 runs): an end is seen up to that late. Such a run is yielded as
+          it was given, with the list's status, times and usage; its stats, status message
+          and exit code are not in the list and are left empty (`get` it for them);
+        - with `webhooks`, the receiver the runs were started with, each end comes with its
+          webhook, and no request is held per run. The runs list, read every `list_interval`
+          seconds (default 30), finds an end whose webhook was lost.
+
+        Give the `Run` that `start` returned rather than its id: that saves a request.
 
         >>> async with client.as_completed(runs) as finished:
         ...     async for run in finished:
@@ -472,19 +516,15 @@ class ApifyRuns(RunOutputs, RunLists):
         """
         check.many(runs, "runs")
         send = self._sender(retries)
+        ends = self._run_ends(send, None, list_above, webhooks, list_interval, read_ends=False)
 
         async def wait(ref: RunRef, emit: Emit[Run]) -> None:
             run_id, known = split_ref(ref)
-            if known is None or not known.is_terminal:
-                poll = _Poller(send, run_id)
-                known = await _following.wait_for_finish(
-                    poll, None, send.retries.not_found_grace_secs
-                )
-                if known is None:
-                    raise run_not_found("GET", _requests.run_path(run_id))
-            await emit(known)
+            ending = ends.end(run_id, known, _Poller(send, run_id), None)
+            del ref, known  # the wait keeps the run only if it needs it
+            await emit(await ending)
 
-        return RunStream(runs, once_per_run(), wait)
+        return ends.stream(RunStream(runs, once_per_run(), wait))
 
     def call_many(
         self,
@@ -497,6 +537,8 @@ class ApifyRuns(RunOutputs, RunLists):
         log: logging.Logger | None = None,
         abort_on_exit: bool = True,
         idempotency_key: Callable[[int, RunInput], str] | None = None,
+        list_above: int | None = LIST_ABOVE,
+        list_interval: float | None = None,
         retries: Retries | None = None,
         **options: Unpack[StartOptions],
     ) -> CallStream:
@@ -513,6 +555,11 @@ class ApifyRuns(RunOutputs, RunLists):
         gives each input its key (see `start`), so that a job run again after a crash follows
         the runs it started the first time instead of starting them again.
 
+        Runs' ends are learnt as by `as_completed`, with `list_above` and `list_interval`:
+        from a `WebhookReceiver` given in `webhooks` (which adds its webhook to every start),
+        else from a long-poll per run or the runs list. A run whose end the runs list shows is
+        read in full, with its OUTPUT.
+
         >>> async with client.call_many("me/crawler", batches, concurrency=10) as results:
         ...     async for index, result in results:
         ...         print(index, result.run.status, result.output)
@@ -527,6 +574,8 @@ class ApifyRuns(RunOutputs, RunLists):
             raise TypeError("idempotency_key must be a function (index, run_input) -> str")
         check.of_type(retries, Retries, "retries", optional=True)
         send = self._sender(retries)
+        receiver = _receiver_in(options.get("webhooks"))
+        ends = self._run_ends(send, actor_id, list_above, receiver, list_interval, read_ends=True)
         runs = self._runs_in_flight(call.abort_on_exit)
         numbering = itertools.count()
 
@@ -544,9 +593,10 @@ class ApifyRuns(RunOutputs, RunLists):
         ) -> None:
             index, run_input, key = job
             request = _requests.start(actor_id, run_input, None, options)
-            await emit((index, await self._call(request, call, key, send, runs)))
+            await emit((index, await self._call(request, call, key, send, runs, ends)))
 
-        return CallStream(inputs, number, call_one, concurrency=concurrency, runs=runs)
+        stream = CallStream(inputs, number, call_one, concurrency=concurrency, runs=runs)
+        return ends.stream(stream)
 
     # --- Plumbing -----------------------------------------------------------------------------
 
@@ -623,6 +673,32 @@ class ApifyRuns(RunOutputs, RunLists):
         grace = send.retries.not_found_grace_secs
         return _following.watch(_Poller(send, run_id), path, poll_interval, grace, known)
 
+    def _run_ends(
+        self,
+        send: Sender,
+        actor_id: str | None,
+        list_above: int | None,
+        webhooks: WebhookReceiver | None,
+        list_interval: float | None,
+        *,
+        read_ends: bool,
+    ) -> RunEnds:
+        """How a many-run call learns of its runs' ends: the Actor's runs list, or (with no
+        Actor) the user's."""
+        if list_above is not None:
+            check.non_negative_int(list_above, "list_above")
+        check.of_type(webhooks, WebhookReceiver, "webhooks", optional=True)
+        if list_interval is not None:
+            check.positive(list_interval, "list_interval")
+        return RunEnds(
+            send,
+            _requests.runs_path(actor_id, None),
+            list_above=list_above,
+            interval=list_interval,
+            receiver=webhooks,
+            read_ends=read_ends,
+        )
+
     def _runs_in_flight(self, abort_on_exit: bool) -> RunsInFlight:
         runs = RunsInFlight(abort_on_exit)
         self._callers.add(runs)
@@ -632,8 +708,10 @@ class ApifyRuns(RunOutputs, RunLists):
         self, request: Request, call: _CallSettings, key: str | None, retries: Retries | None
     ) -> CallResult:
         runs = self._runs_in_flight(call.abort_on_exit)
+        send = self._sender(retries)
+        ends = self._run_ends(send, None, None, None, None, read_ends=True)  # long-poll
         try:
-            return await self._call(request, call, key, self._sender(retries), runs)
+            return await self._call(request, call, key, send, runs, ends)
         except BaseException as error:
             runs.tell(error, "call")
             raise
@@ -645,6 +723,7 @@ class ApifyRuns(RunOutputs, RunLists):
         key: str | None,
         send: Sender,
         runs: RunsInFlight,
+        ends: RunEnds,
     ) -> CallResult:
         """Start a run and follow it to its end; abort it if the caller goes first."""
         run, keyed = await self._start_once(request, send, key, runs)
@@ -652,7 +731,7 @@ class ApifyRuns(RunOutputs, RunLists):
         try:
             if keyed is not None:
                 run = await self._keep_earliest(keyed, run, send, runs)
-            result = await self._finish_call(run, call, send, runs)
+            result = await self._finish_call(run, call, send, runs, ends)
         except BaseException:
             await runs.stop(run.id, send)
             raise
@@ -660,10 +739,10 @@ class ApifyRuns(RunOutputs, RunLists):
         return result
 
     async def _finish_call(
-        self, run: Run, call: _CallSettings, send: Sender, runs: RunsInFlight
+        self, run: Run, call: _CallSettings, send: Sender, runs: RunsInFlight, ends: RunEnds
     ) -> CallResult:
         if call.log is None:
-            return await self._result(run, call, send, runs)
+            return await self._result(run, call, send, runs, ends)
         log = call.log
         forwarded = anyio.Event()
 
@@ -680,7 +759,7 @@ class ApifyRuns(RunOutputs, RunLists):
             group.start_soon(forward)
             try:
                 try:
-                    result = await self._result(run, call, send, runs)
+                    result = await self._result(run, call, send, runs, ends)
                     ended = result.run.is_terminal
                 except Exception as error:
                     failure, ended = error, isinstance(error, RunFailedError)
@@ -695,13 +774,11 @@ class ApifyRuns(RunOutputs, RunLists):
         return result
 
     async def _result(
-        self, run: Run, call: _CallSettings, send: Sender, runs: RunsInFlight
+        self, run: Run, call: _CallSettings, send: Sender, runs: RunsInFlight, ends: RunEnds
     ) -> CallResult:
         poll = _Tracked(send, run.id, runs)
-        grace = send.retries.not_found_grace_secs
-        finished = await _following.wait_for_finish(poll, call.wait_secs, grace)
-        if finished is None:
-            raise run_not_found("GET", _requests.run_path(run.id))
+        finished = await ends.end(run.id, run, poll, call.wait_secs)
+        runs.seen(finished)
         output = None
         if finished.is_terminal:  # the run is there: no need to check that it is
             request = _requests.get_record(_requests.run_store(run.id), "OUTPUT")
@@ -730,6 +807,15 @@ def _call_settings(
         check.of_type(log, logging.Logger, "log", optional=True),
         check.flag(abort_on_exit, "abort_on_exit"),
     )
+
+
+def _receiver_in(webhooks: object) -> WebhookReceiver | None:
+    """The receiver among the `webhooks` start option, if one is."""
+    if isinstance(webhooks, WebhookReceiver):
+        return webhooks
+    if isinstance(webhooks, list | tuple):
+        return next((hook for hook in webhooks if isinstance(hook, WebhookReceiver)), None)
+    return None
 
 
 def _key(idempotency_key: str | None) -> str | None:

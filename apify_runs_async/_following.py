@@ -37,6 +37,14 @@ async def _poll_past_404(poll: PollRun, hold: int, give_up_at: float) -> Run | N
     return run
 
 
+async def look(poll: PollRun, grace_secs: float) -> Run | None:
+    """The run as it is now (past a 404 for up to `grace_secs`), or None if it does not exist."""
+    run = await poll(0)
+    if run is None:
+        run = await _poll_past_404(poll, 0, anyio.current_time() + grace_secs)
+    return run
+
+
 async def wait_for_finish(poll: PollRun, wait_secs: float | None, grace_secs: float) -> Run | None:
     """Long-poll until the run is terminal or `wait_secs` has passed (None: no limit).
 

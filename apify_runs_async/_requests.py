@@ -233,7 +233,7 @@ def list_runs(
         startedAfter=_moment(started_after, "started_after"),
         startedBefore=_moment(started_before, "started_before"),
     )
-    return Request("GET", _runs_path(actor_id, task_id), params)
+    return Request("GET", runs_path(actor_id, task_id), params)
 
 
 def runs_page(
@@ -262,10 +262,10 @@ def last_run(
         status=None if status is None else check.tag(status, "status"),
         origin=None if origin is None else check.tag(origin, "origin"),
     )
-    return Request("GET", f"{_runs_path(actor_id, task_id)}/last", params)
+    return Request("GET", f"{runs_path(actor_id, task_id)}/last", params)
 
 
-def _runs_path(actor_id: str | None, task_id: str | None) -> str:
+def runs_path(actor_id: str | None, task_id: str | None) -> str:
     if actor_id is not None and task_id is not None:
         raise ValueError("give actor_id or task_id, not both")
     if actor_id is not None:

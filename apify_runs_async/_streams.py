@@ -8,7 +8,7 @@ that is also an async iterator; leaving the `async with` cancels whatever is sti
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Coroutine, Iterable
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -112,6 +112,12 @@ class RunStream(Generic[Source, Item]):
         job = self._prepare(source)
         if job is not None:
             self._start(job, admitted=False)
+
+    def spawn(self, task: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run a helper task beside the jobs, for what they share (reading the runs list): it
+        does not keep the stream going, ends with it, and fails it if it fails."""
+        assert self._group is not None
+        self._group.start_soon(task)
 
     def _start(self, job: Any, *, admitted: bool) -> None:
         assert self._group is not None

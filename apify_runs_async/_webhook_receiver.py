@@ -28,6 +28,7 @@ from aiohttp import web
 
 from . import _validation as check
 from ._errors import InvalidWebhookError, register_secret, shortened
+from ._models import Run
 from ._webhook_models import TERMINAL_EVENT_TYPES, WebhookEvent, parse_webhook
 
 __all__ = ["WebhookReceiver"]
@@ -93,6 +94,11 @@ class WebhookReceiver:
         # Dispatch ids handed over (the last `remember_dispatches`), and those being handed over.
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._pending: set[str] = set()
+        # Calls that follow runs (`as_completed(webhooks=receiver)`...): each says whether a
+        # run's end is one it follows, and takes it if so; those ends skip the queue.
+        self._listeners: list[Callable[[Run], bool]] = []
+        # The queued ends of runs, by run id: a call may start following a run after its end.
+        self._queued_ends: dict[str, WebhookEvent] = {}
         # aiohttp warns of a handler it does not see as a coroutine function, and it sees an
         # object with an async `__call__` as one only when marked so.
         if sys.version_info >= (3, 12):
@@ -166,7 +172,10 @@ class WebhookReceiver:
                 raise StopAsyncIteration
             self._arrived.clear()
             await self._arrived.wait()
-        return self._events.popleft()
+        event = self._events.popleft()
+        if event.resource is not None and self._queued_ends.get(event.resource.id) is event:
+            del self._queued_ends[event.resource.id]
+        return event
 
     async def next_event(self) -> WebhookEvent:
         """The next event received; `StopAsyncIteration` once closed and drained."""
@@ -209,10 +218,16 @@ class WebhookReceiver:
         """Hand the event to the consumer; why it could not, if it could not."""
         if self._closed:
             return "the receiver is closed"
+        resource = event.resource
+        ended = resource if resource is not None and resource.is_terminal else None
+        if ended is not None and any(take(ended) for take in self._listeners):
+            return None
         if self._on_event is None:
             if len(self._events) >= self.max_queued:
                 return "the queue of events is full"
             self._events.append(event)
+            if ended is not None:
+                self._queued_ends[ended.id] = event
             self._arrived.set()
             return None
         if dispatch_id is not None:
@@ -228,6 +243,14 @@ class WebhookReceiver:
             if dispatch_id is not None:
                 self._pending.discard(dispatch_id)
         return None
+
+    def _take_end(self, run_id: str) -> Run | None:
+        """Take a run's end out of the queue, for a call that has just started following it."""
+        event = self._queued_ends.pop(run_id, None)
+        if event is None:
+            return None
+        self._events.remove(event)  # rare, and the queue is short: a scan will do
+        return event.resource
 
     def _authorized(self, request: web.Request) -> bool:
         given = [request.headers.get(self.secret_header), request.query.get(SECRET_QUERY)]

@@ -54,7 +54,7 @@ async def test_call_reads_the_output_without_checking_the_run_again(
 ) -> None:
     # A finished run without OUTPUT: call() has just seen the run, so the 404 is the record's.
     replies = [
-        json_reply(201, run_body(status="SUCCEEDED")),
+        json_reply(201, run_body(status="RUNNING")),
         json_reply(200, run_body(status="SUCCEEDED")),
         error_reply(404, "record-not-found", "Record was not found"),
     ]

@@ -1,0 +1,295 @@
+"""How the many-run APIs learn that their runs have ended: a long-poll per run, the runs
+list, or webhooks.
+
+`as_completed`, `call_many` and `watch_many` share one `RunEnds` per call:
+- **Long-poll** (`_following.wait_for_finish`): the lowest latency, one held request (and
+  connection) per run. Used while at most `list_above` runs are followed at once.
+- **The runs list:** past `list_above`, a run waits here instead. One `GET` of the runs list
+  (`startedAfter` the oldest run still followed, 1,000 a page) every `interval` seconds shows
+  the status of 1,000 runs: an end is seen at most `interval` seconds (and a request) late.
+- **Webhooks:** with a `WebhookReceiver`, every run waits here and its end comes with its
+  webhook. The runs list is then the safety net, at a longer interval: a lost webhook delays
+  an end, never loses it.
+
+Whatever learns of an end first hands it over, and each run's end is handed over once: a
+webhook duplicated, reordered or late, or a list that shows the end again, is never a second
+result, nor is an end from before the run was resurrected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import math
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any, TypeVar
+
+import anyio
+import msgspec
+
+from . import _following, _requests, _responses
+from ._errors import run_not_found
+from ._models import Run, RunStats, RunSummary
+from ._sending import Sender
+from ._streams import RunStream
+from ._webhook_receiver import WebhookReceiver
+
+LIST_INTERVAL_SECS = 5.0
+"""How often the runs list is read when it is how runs are followed."""
+
+SAFETY_NET_SECS = 30.0
+"""How often the runs list is read behind webhooks, to find the ends whose webhook was lost."""
+
+_PAGE = 1000  # the most a page of the runs list holds
+_PAGES_AT_ONCE = 4
+_MISSED_SWEEPS = 2  # a run absent from this many whole lists in a row is read on its own
+_REMEMBERED_ENDS = 10_000  # ends handed over, so that their late webhooks are not queued
+
+S = TypeVar("S", bound=RunStream[Any, Any])
+
+Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], None]
+"""Start a task beside the stream's jobs, ended with the stream."""
+
+
+class _Waiter:
+    """A run waiting here for its end."""
+
+    __slots__ = ("future", "known", "missed", "reading", "resurrections", "started_at")
+
+    def __init__(self, run: Run, keep: bool) -> None:
+        self.future: asyncio.Future[Run] = asyncio.get_running_loop().create_future()
+        self.started_at = run.started_at
+        self.resurrections = run.stats.resurrect_count or 0
+        # Kept only where an end seen in the list is not read in full: a Run is 3 KB.
+        self.known = run if keep else None
+        self.missed = 0
+        self.reading = False
+
+
+class RunEnds:
+    """The ends of the runs one many-run call follows (see the module's docstring).
+
+    `runs_path` is the list to read. `read_ends`: an end seen in the list is read in full
+    with a GET (else it is the run as first known, with the list's status and times).
+    """
+
+    def __init__(
+        self,
+        send: Sender,
+        runs_path: str,
+        *,
+        list_above: int | None,
+        interval: float | None,
+        receiver: WebhookReceiver | None,
+        read_ends: bool,
+    ) -> None:
+        self._send = send
+        self._runs_path = runs_path
+        self._list_above = list_above
+        default = LIST_INTERVAL_SECS if receiver is None else SAFETY_NET_SECS
+        self._interval = default if interval is None else interval
+        self._receiver = receiver
+        self._keep_known = receiver is None and not read_ends
+        self._followed = 0
+        self._waiting: dict[str, _Waiter] = {}
+        self._ended: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._polling = False
+        self._listening = False
+        self.spawn: Spawn | None = None  # set by the stream that owns the call
+
+    def stream(self, stream: S) -> S:
+        """`stream`, which runs the tasks that read the runs list for its jobs."""
+        self.spawn = stream.spawn
+        return stream
+
+    async def end(
+        self, run_id: str, known: Run | None, poll: _following.PollRun, wait_secs: float | None
+    ) -> Run:
+        """The run once it has ended, or as it is after `wait_secs` (None: no limit). `known`
+        is the run as last seen, if at hand; `poll` reads it. Raises `NotFoundError` if the
+        run does not exist."""
+        if known is not None and known.is_terminal:
+            return known
+        grace = self._send.retries.not_found_grace_secs
+        self._followed += 1
+        try:
+            if self._receiver is None and (
+                self._list_above is None or self._followed <= self._list_above
+            ):
+                del known  # not held through the long-poll
+                run = await _following.wait_for_finish(poll, wait_secs, grace)
+            else:
+                run = known if known is not None else await _following.look(poll, grace)
+                del known  # kept by the waiter only if needed: a Run is 3 KB
+                if run is not None and not run.is_terminal:
+                    waiting = self._wait(run)
+                    del run
+                    with anyio.move_on_after(math.inf if wait_secs is None else wait_secs):
+                        return await waiting
+                    run = await _following.look(poll, grace)  # as it is when the wait ran out
+        finally:
+            self._followed -= 1
+        if run is None:
+            raise run_not_found("GET", _requests.run_path(run_id))
+        return run
+
+    async def _wait(self, run: Run) -> Run:
+        if self._receiver is not None:
+            early = self._receiver._take_end(run.id)  # its webhook came before it was followed
+            if early is not None and not _older(early, run.stats.resurrect_count or 0):
+                self._remember(run.id)
+                return early
+        run_id, waiter = run.id, _Waiter(run, self._keep_known)
+        del run  # kept by the waiter only if needed
+        self._waiting[run_id] = waiter
+        self._start_polling()
+        self._listen()
+        try:
+            return await waiter.future
+        finally:
+            del self._waiting[run_id]
+            if not self._waiting:
+                self._stop_listening()
+
+    # --- Ends from webhooks -------------------------------------------------------------------
+
+    def _listen(self) -> None:
+        if self._receiver is not None and not self._listening:
+            self._receiver._listeners.append(self._take)
+            self._listening = True
+
+    def _stop_listening(self) -> None:
+        if self._receiver is not None and self._listening:
+            self._receiver._listeners.remove(self._take)
+            self._listening = False
+
+    def _take(self, run: Run) -> bool:
+        """A webhook brought a run's end: whether it was for a run followed here (now or
+        lately; a late one is dropped, not queued for anyone)."""
+        waiter = self._waiting.get(run.id)
+        if waiter is None:
+            return run.id in self._ended
+        if not _older(run, waiter.resurrections):
+            self._finish(run.id, waiter, run)
+        return True
+
+    # --- Ends from the runs list --------------------------------------------------------------
+
+    def _start_polling(self) -> None:
+        if not self._polling:
+            assert self.spawn is not None, "RunEnds used outside a stream"
+            self._polling = True
+            self.spawn(self._poll)
+
+    async def _poll(self) -> None:
+        """Read the runs list every `interval` seconds while runs wait here."""
+        try:
+            next_at = anyio.current_time() + self._interval
+            while self._waiting:
+                await anyio.sleep(max(0.0, next_at - anyio.current_time()))
+                next_at = anyio.current_time() + self._interval  # start to start
+                if self._waiting:
+                    await self._sweep()
+        finally:
+            self._polling = False
+
+    async def _sweep(self) -> None:
+        """Read the whole list of runs started since the oldest one waiting, and hand over the
+        ends it shows. Pages after the first are read a few at once: the list is in order of
+        start, so a run started meanwhile only adds to its end."""
+        since = min(waiter.started_at for waiter in self._waiting.values())
+        listed: set[str] = set()
+        first = await self._page(since, 0, listed)
+        offsets = iter(range(_PAGE, first, _PAGE))
+
+        async def read_pages() -> None:
+            for offset in offsets:  # shared by the readers: each page is read once
+                await self._page(since, offset, listed)
+
+        async with anyio.create_task_group() as group:
+            for _ in range(_PAGES_AT_ONCE):
+                group.start_soon(read_pages)
+        for run_id, waiter in list(self._waiting.items()):
+            if run_id in listed:
+                waiter.missed = 0
+            else:
+                waiter.missed += 1
+                if waiter.missed >= _MISSED_SWEEPS:  # deleted, or a list that lags: ask it
+                    self._read_end(run_id, waiter)
+
+    async def _page(self, since: datetime, offset: int, listed: set[str]) -> int:
+        """Hand over the ends one page shows; the number of runs the whole list has."""
+        request = _requests.runs_page(
+            self._runs_path, offset=offset, limit=_PAGE, desc=False, started_after=since
+        )
+        page = await self._send(request, _responses.run_list)
+        for item in page.items:
+            waiter = self._waiting.get(item.id)
+            if waiter is None:
+                continue
+            listed.add(item.id)
+            if item.is_terminal:
+                if waiter.known is not None:
+                    self._finish(item.id, waiter, _as_listed(waiter.known, item))
+                else:
+                    self._read_end(item.id, waiter)
+        return page.total
+
+    def _read_end(self, run_id: str, waiter: _Waiter) -> None:
+        """GET a run the list says has ended, or no longer shows, in a task of its own."""
+        if waiter.reading:
+            return
+        waiter.reading = True
+
+        async def read() -> None:
+            try:
+                run = await self._send(_requests.poll_run(run_id, 0), _responses.run_or_none)
+            finally:
+                waiter.reading = False
+            if waiter.future.done():
+                return
+            if run is None:
+                waiter.future.set_exception(run_not_found("GET", _requests.run_path(run_id)))
+            elif run.is_terminal:
+                self._finish(run_id, waiter, run)
+            else:
+                waiter.missed = 0
+
+        assert self.spawn is not None
+        self.spawn(read)
+
+    def _finish(self, run_id: str, waiter: _Waiter, run: Run) -> None:
+        if not waiter.future.done():
+            waiter.future.set_result(run)
+            self._remember(run_id)
+
+    def _remember(self, run_id: str) -> None:
+        if self._receiver is not None:
+            self._ended[run_id] = None
+            if len(self._ended) > _REMEMBERED_ENDS:
+                self._ended.popitem(last=False)
+
+
+def _older(run: Run, resurrections: int) -> bool:
+    """Whether a run's end is from before a resurrection already seen: a late webhook."""
+    return (run.stats.resurrect_count or 0) < resurrections
+
+
+_NO_STATS = RunStats()
+
+
+def _as_listed(known: Run, listed: RunSummary) -> Run:
+    """The run as first known, with what the list shows of its end. Its stats, status message
+    exit code and usage are not in the list: they are left empty rather than out of date."""
+    return msgspec.structs.replace(
+        known,
+        status=listed.status,
+        finished_at=listed.finished_at,
+        status_message=None,
+        is_status_message_terminal=None,
+        exit_code=None,
+        stats=_NO_STATS,
+        usage=None,
+        usage_total_usd=listed.usage_total_usd,
+    )
