@@ -43,6 +43,8 @@ SAFETY_NET_SECS = 30.0
 
 _PAGE = 1000  # the most a page of the runs list holds
 _PAGES_AT_ONCE = 4
+# Pages read per look at most: runs past them are read one by one, as missing from the list.
+_MAX_PAGES = 100
 _MISSED_SWEEPS = 2  # a run absent from this many whole lists in a row is read on its own
 _REMEMBERED_ENDS = 10_000  # ends handed over, so that their late webhooks are not queued
 
@@ -201,7 +203,7 @@ class RunEnds:
         since = min(waiter.started_at for waiter in self._waiting.values())
         listed: set[str] = set()
         first = await self._page(since, 0, listed)
-        offsets = iter(range(_PAGE, first, _PAGE))
+        offsets = iter(range(_PAGE, min(first, _MAX_PAGES * _PAGE), _PAGE))
 
         async def read_pages() -> None:
             for offset in offsets:  # shared by the readers: each page is read once
