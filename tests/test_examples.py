@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,17 @@ def test_run_service() -> None:
     assert any(line.split()[0] == "RUNNING" for line in lines[2:-2])
     assert lines[-2].split() == ["SUCCEEDED", "Summarizing", "https://example.com"]
     assert lines[-1] == "output: {'url': 'https://example.com', 'words': 1234}"
+
+
+def test_webhook_service() -> None:
+    started = time.monotonic()
+    lines = run_example("webhook_service.py").splitlines()
+    assert lines[0].startswith("Service at http://127.0.0.1:")
+    assert lines[1:4] == ["POST /jobs: 202 READY"] * 3
+    assert lines[4:] == [
+        "job 1: SUCCEEDED, items [{'page': 1}, {'page': 2}]",
+        "job 2: SUCCEEDED, items [{'page': 3}]",
+        "job 3: FAILED, items []",
+    ]
+    # The ends came with their webhooks, not from the runs list read every 30 s.
+    assert time.monotonic() - started < 20
