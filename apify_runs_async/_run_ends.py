@@ -151,24 +151,30 @@ class RunEnds:
             return await waiter.future
         finally:
             del self._waiting[run_id]
-            if not self._waiting:
-                self._stop_listening()
 
     # --- Ends from webhooks -------------------------------------------------------------------
 
     def _listen(self) -> None:
-        if self._receiver is not None and not self._listening:
-            self._receiver._listeners.append(self._take)
-            self._listening = True
+        """Take ends from the receiver until the stream ends: late webhooks of runs already
+        handed over too, which would otherwise fill its queue."""
+        receiver = self._receiver
+        if receiver is None or self._listening:
+            return
+        self._listening = True
 
-    def _stop_listening(self) -> None:
-        if self._receiver is not None and self._listening:
-            self._receiver._listeners.remove(self._take)
-            self._listening = False
+        async def listen() -> None:
+            receiver._listeners.append(self._take)
+            try:
+                await anyio.sleep_forever()
+            finally:
+                receiver._listeners.remove(self._take)
+
+        assert self.spawn is not None
+        self.spawn(listen)
 
     def _take(self, run: Run) -> bool:
         """A webhook brought a run's end: whether it was for a run followed here (now or
-        lately; a late one is dropped, not queued for anyone)."""
+        lately: a late one is dropped, not queued for anyone)."""
         waiter = self._waiting.get(run.id)
         if waiter is None:
             return run.id in self._ended

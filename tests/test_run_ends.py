@@ -267,3 +267,25 @@ async def test_bad_options_fail_before_any_request(
         with pytest.raises(error, match=message):
             client.as_completed(["abc"], **options)
     assert not fake_api.requests
+
+
+async def test_a_late_webhook_for_an_end_handed_over_is_not_queued() -> None:
+    async with (
+        setting({}) as (_, receiver, client),
+        aiohttp.ClientSession() as http,
+    ):
+        run = await client.start("emulator~scripted", script("x", step_secs=0.01))
+        with anyio.fail_after(10):
+            async with client.as_completed([run], webhooks=receiver, list_interval=0.1) as ends:
+                ended = await anext(ends)  # from the list: the run has no webhook
+                assert ended.id == run.id
+                # Nothing is waited for now, but the call is still open.
+                headers = {receiver.secret_header: SECRET, "X-Apify-Webhook-Dispatch-Id": "d1"}
+                as_it_ended = await client.get(run.id)
+                assert as_it_ended is not None
+                late = webhook_body(as_it_ended)
+                async with http.post(receiver.public_url, data=late, headers=headers) as answer:
+                    assert answer.status == 200
+        with anyio.move_on_after(0.2) as nothing_queued:
+            await receiver.next_event()
+        assert nothing_queued.cancelled_caught
