@@ -82,10 +82,10 @@ def bench(session: nox.Session) -> None:
         "dataset_items",
     ):
         session.run("python", f"benchmarks/{script}.py")
-    session.run("python", "benchmarks/many_runs.py")
-    session.run(
-        "python", "benchmarks/many_runs.py", "--gc-threshold2=1000", "--name=many_runs_gc_tuned"
-    )
+    # 10,000 runs' ends three ways: a long-poll each, the runs list, webhooks (with drops and
+    # duplicates) behind the list as safety net. `--mode watch-many`: the old baseline.
+    for mode in ("long-poll", "list", "webhooks"):
+        session.run("python", "benchmarks/many_runs.py", f"--mode={mode}")
     session.run("python", "benchmarks/soak.py")
     session.run("python", "benchmarks/keyed_soak.py")
     # Instructions per request, counted by valgrind: the steady figures on a noisy machine.
