@@ -502,8 +502,8 @@ class ApifyRuns(RunOutputs, RunLists):
           one request a minute per run: an end is seen at once;
         - past that, the runs list, read every `list_interval` seconds (default 5; one
           request per 1,000 runs): an end is seen up to that late. Such a run is yielded as
-          it was given, with the list's status, times and usage; its stats, status message
-          and exit code are not in the list and are left empty (`get` it for them);
+          it was given, with the list's status, times and usage; what the list does not show
+          (stats, status message, exit code...) is left empty: `get` it for that;
         - with `webhooks`, the receiver the runs were started with, each end comes with its
           webhook, and no request is held per run. The runs list, read every `list_interval`
           seconds (default 30), finds an end whose webhook was lost.
