@@ -458,6 +458,7 @@ class ApifyRuns(RunOutputs, RunLists):
         check.poll_interval(poll_interval)
         check.many(runs, "runs")
         send = self._sender(retries)
+        ends = self._run_ends(send, None, None, webhooks, list_interval, read_ends=True)
         if webhooks is None:
 
             async def follow(ref: RunRef, emit: Emit[tuple[str, Run]]) -> None:
@@ -470,8 +471,6 @@ class ApifyRuns(RunOutputs, RunLists):
 
             return RunStream(runs, once_per_run(), follow)
 
-        ends = self._run_ends(send, None, None, webhooks, list_interval, read_ends=True)
-
         async def first_and_end(ref: RunRef, emit: Emit[tuple[str, Run]]) -> None:
             run_id, known = split_ref(ref)
             poll = _Poller(send, run_id)
@@ -481,7 +480,9 @@ class ApifyRuns(RunOutputs, RunLists):
                     raise run_not_found("GET", _requests.run_path(run_id))
             await emit((run_id, known))
             if not known.is_terminal:
-                await emit((run_id, await ends.end(run_id, known, poll, None)))
+                ending = ends.end(run_id, known, poll, None)
+                del ref, known  # the wait keeps the run only if it needs it
+                await emit((run_id, await ending))
 
         return ends.stream(RunStream(runs, once_per_run(), first_and_end))
 

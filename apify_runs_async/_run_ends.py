@@ -29,7 +29,7 @@ import anyio
 import msgspec
 
 from . import _following, _requests, _responses
-from ._errors import run_not_found
+from ._errors import ApifyError, run_not_found
 from ._models import Run, RunStats, RunSummary
 from ._sending import Sender
 from ._streams import RunStream
@@ -111,14 +111,14 @@ class RunEnds:
         """The run once it has ended, or as it is after `wait_secs` (None: no limit). `known`
         is the run as last seen, if at hand; `poll` reads it. Raises `NotFoundError` if the
         run does not exist."""
-        if known is not None and known.is_terminal:
-            return known
         grace = self._send.retries.not_found_grace_secs
         self._followed += 1
         try:
             if self._receiver is None and (
                 self._list_above is None or self._followed <= self._list_above
             ):
+                if known is not None and known.is_terminal:
+                    return known
                 del known  # not held through the long-poll
                 run = await _following.wait_for_finish(poll, wait_secs, grace)
             else:
@@ -130,6 +130,10 @@ class RunEnds:
                     with anyio.move_on_after(math.inf if wait_secs is None else wait_secs):
                         return await waiting
                     run = await _following.look(poll, grace)  # as it is when the wait ran out
+                elif run is not None and self._receiver is not None:
+                    # Ended before it was followed: its webhook, if queued, is this call's.
+                    self._receiver._take_end(run.id)
+                    self._remember(run.id)
         finally:
             self._followed -= 1
         if run is None:
@@ -164,6 +168,11 @@ class RunEnds:
 
         async def listen() -> None:
             receiver._listeners.append(self._take)
+            # Ends that came between a run's first look at the queue and now.
+            for run_id, waiter in list(self._waiting.items()):
+                early = receiver._take_end(run_id)
+                if early is not None and not _older(early, waiter.resurrections):
+                    self._finish(run_id, waiter, early)
             try:
                 await anyio.sleep_forever()
             finally:
@@ -203,8 +212,9 @@ class RunEnds:
                 # Each page is read at about the same point of every look: starting the next
                 # look as much earlier as this one took, it ends about `interval` after this
                 # one began, and an end is seen at most about `interval` after it happened.
+                # A look that takes long is followed by a pause of half the interval at least.
                 took = anyio.current_time() - began
-                next_at = began + max(self._interval - took, self._interval / 2)
+                next_at = max(began + self._interval - took, began + took + self._interval / 2)
         finally:
             self._polling = False
 
@@ -256,9 +266,16 @@ class RunEnds:
             return
         waiter.reading = True
 
+        async def poll(hold: int) -> Run | None:
+            return await self._send(_requests.poll_run(run_id, hold), _responses.run_or_none)
+
         async def read() -> None:
             try:
-                run = await self._send(_requests.poll_run(run_id, 0), _responses.run_or_none)
+                run = await _following.look(poll, self._send.retries.not_found_grace_secs)
+            except ApifyError as error:  # the run's error, not the whole call's
+                if not waiter.future.done():
+                    waiter.future.set_exception(error)
+                return
             finally:
                 waiter.reading = False
             if waiter.future.done():

@@ -97,8 +97,9 @@ class WebhookReceiver:
         # Calls that follow runs (`as_completed(webhooks=receiver)`...): each says whether a
         # run's end is one it follows, and takes it if so; those ends skip the queue.
         self._listeners: list[Callable[[Run], bool]] = []
-        # The queued ends of runs, by run id: a call may start following a run after its end.
-        self._queued_ends: dict[str, WebhookEvent] = {}
+        # The queued ends of runs, by run id: a call may start following a run after its end
+        # (several: a resurrected run's, or one sent under two dispatch ids).
+        self._queued_ends: dict[str, list[WebhookEvent]] = {}
         # aiohttp warns of a handler it does not see as a coroutine function, and it sees an
         # object with an async `__call__` as one only when marked so.
         if sys.version_info >= (3, 12):
@@ -173,8 +174,12 @@ class WebhookReceiver:
             self._arrived.clear()
             await self._arrived.wait()
         event = self._events.popleft()
-        if event.resource is not None and self._queued_ends.get(event.resource.id) is event:
-            del self._queued_ends[event.resource.id]
+        if event.resource is not None and event.resource.id in self._queued_ends:
+            ends = self._queued_ends[event.resource.id]
+            if event in ends:
+                ends.remove(event)
+            if not ends:
+                del self._queued_ends[event.resource.id]
         return event
 
     async def next_event(self) -> WebhookEvent:
@@ -220,14 +225,16 @@ class WebhookReceiver:
             return "the receiver is closed"
         resource = event.resource
         ended = resource if resource is not None and resource.is_terminal else None
-        if ended is not None and any(take(ended) for take in self._listeners):
-            return None
+        if ended is not None:
+            taken = [take(ended) for take in self._listeners]  # each call: two may follow it
+            if any(taken):
+                return None
         if self._on_event is None:
             if len(self._events) >= self.max_queued:
                 return "the queue of events is full"
             self._events.append(event)
             if ended is not None:
-                self._queued_ends[ended.id] = event
+                self._queued_ends.setdefault(ended.id, []).append(event)
             self._arrived.set()
             return None
         if dispatch_id is not None:
@@ -245,12 +252,13 @@ class WebhookReceiver:
         return None
 
     def _take_end(self, run_id: str) -> Run | None:
-        """Take a run's end out of the queue, for a call that has just started following it."""
-        event = self._queued_ends.pop(run_id, None)
-        if event is None:
-            return None
-        self._events.remove(event)  # rare, and the queue is short: a scan will do
-        return event.resource
+        """Take a run's ends out of the queue, for a call that has just started following it:
+        the latest of them (by resurrections, then time), or None."""
+        ends = self._queued_ends.pop(run_id, [])
+        for event in ends:
+            self._events.remove(event)  # rare, and the queue is short: a scan will do
+        runs = [event.resource for event in ends if event.resource is not None]
+        return max(runs, key=_life, default=None)
 
     def _authorized(self, request: web.Request) -> bool:
         given = [request.headers.get(self.secret_header), request.query.get(SECRET_QUERY)]
@@ -260,6 +268,11 @@ class WebhookReceiver:
             for value in given
             if value is not None
         )
+
+
+def _life(run: Run) -> tuple[int, float]:
+    finished = run.finished_at.timestamp() if run.finished_at is not None else 0.0
+    return run.stats.resurrect_count or 0, finished
 
 
 async def _read_capped(request: web.Request, limit: int) -> bytes | None:

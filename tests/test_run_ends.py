@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import anyio
+import anyio.lowlevel
 import msgspec
 import pytest
 from aiohttp import web
@@ -22,10 +23,11 @@ from apify_runs_async import (
     Run,
     RunStatus,
     WebhookReceiver,
+    parse_webhook,
 )
 from apify_runs_async.emulator import ApifyEmulator, DispatchStatus, FaultKind, Faults
 from tests.fake_api import FakeApi
-from tests.helpers import FAST_RETRIES, RequestCounter, run_body, script
+from tests.helpers import FAST_RETRIES, SHORT_GRACE, RequestCounter, run_body, script
 
 pytestmark = pytest.mark.anyio
 
@@ -231,7 +233,7 @@ async def test_a_run_gone_from_the_list_is_read_and_found_missing() -> None:
 
     async with FakeApi() as fake:
         fake.reply = reply
-        async with ApifyRuns("t", base_url=fake.base_url) as client:
+        async with ApifyRuns("t", base_url=fake.base_url, retries=SHORT_GRACE) as client:
             run = msgspec.convert(running["data"], Run, from_attributes=False)
             with anyio.fail_after(5), pytest.raises(NotFoundError, match="GoneRun1"):
                 async with client.as_completed([run], list_above=0, list_interval=0.05) as ends:
@@ -266,6 +268,9 @@ async def test_bad_options_fail_before_any_request(
     async with ApifyRuns("t", base_url=fake_api.base_url, retries=Retries(max_tries=1)) as client:
         with pytest.raises(error, match=message):
             client.as_completed(["abc"], **options)
+        if "list_above" not in options:
+            with pytest.raises(error, match=message):
+                client.watch_many(["abc"], **options)
     assert not fake_api.requests
 
 
@@ -289,3 +294,83 @@ async def test_a_late_webhook_for_an_end_handed_over_is_not_queued() -> None:
         with anyio.move_on_after(0.2) as nothing_queued:
             await receiver.next_event()
         assert nothing_queued.cancelled_caught
+
+
+async def post_end(
+    http: aiohttp.ClientSession, receiver: WebhookReceiver, run: Run, dispatch: str
+) -> None:
+    headers = {receiver.secret_header: SECRET, "X-Apify-Webhook-Dispatch-Id": dispatch}
+    async with http.post(receiver.public_url, data=webhook_body(run), headers=headers) as answer:
+        assert answer.status == 200
+
+
+async def ended(client: ApifyRuns, run_id: str) -> Run:
+    run = await client.wait_for_finish(run_id)
+    assert run is not None and run.is_terminal
+    return run
+
+
+async def assert_nothing_queued(receiver: WebhookReceiver) -> None:
+    with anyio.move_on_after(0.2) as nothing_queued:
+        await receiver.next_event()
+    assert nothing_queued.cancelled_caught
+
+
+async def test_every_queued_end_of_a_run_is_taken_and_the_latest_yielded() -> None:
+    async with setting({}) as (_, receiver, client), aiohttp.ClientSession() as http:
+        first_life = await ended(
+            client, (await client.start("emulator~scripted", script("a", step_secs=0.01))).id
+        )
+        second_life = await client.resurrect(first_life.id)
+        end = await ended(client, second_life.id)
+        # Before the run is followed: its end, the end before it, and the end again.
+        for run, dispatch in ((end, "new"), (first_life, "late"), (end, "new-again")):
+            await post_end(http, receiver, run, dispatch)
+        with anyio.fail_after(5):  # from the queue, not the list read an hour from now
+            async with client.as_completed(
+                [second_life], webhooks=receiver, list_interval=3600
+            ) as ends:
+                yielded = [run async for run in ends]
+        assert [run.finished_at for run in yielded] == [end.finished_at]
+        await assert_nothing_queued(receiver)
+
+
+async def test_a_run_given_by_id_takes_its_queued_end() -> None:
+    async with setting({}) as (_, receiver, client), aiohttp.ClientSession() as http:
+        run = await client.start("emulator~scripted", script("x", step_secs=0.01))
+        await post_end(http, receiver, await ended(client, run.id), "d1")
+        async with client.as_completed([run.id], webhooks=receiver, list_interval=3600) as ends:
+            assert [end.id async for end in ends] == [run.id]
+        await assert_nothing_queued(receiver)
+
+
+async def test_two_calls_following_one_run_each_get_its_end() -> None:
+    async with setting({}) as (_, receiver, client), aiohttp.ClientSession() as http:
+        run = await client.start("emulator~scripted", script("x", step_secs=0.3))
+        with anyio.fail_after(5):
+            async with (
+                client.as_completed([run], webhooks=receiver, list_interval=3600) as finished,
+                client.watch_many([run], webhooks=receiver, list_interval=3600) as updates,
+            ):
+                await anyio.sleep(0.1)  # both follow the run
+                await post_end(http, receiver, await ended(client, run.id), "d1")
+                assert [end.status async for end in finished] == [RunStatus.SUCCEEDED]
+                statuses = [update.status async for _, update in updates]
+        assert statuses[-1] == RunStatus.SUCCEEDED
+
+
+async def test_an_end_received_as_the_call_starts_listening_is_taken() -> None:
+    # The narrow window between a run's first look at the receiver's queue and the call's
+    # listening: a webhook handled in that loop turn. Handed to the receiver directly, as no
+    # HTTP request can be timed into one turn.
+    async with setting({}) as (_, receiver, client):
+        run = await client.start("emulator~scripted", script("x", step_secs=0.01))
+        event = parse_webhook(webhook_body(await ended(client, run.id)))
+        with anyio.fail_after(5):
+            async with client.as_completed([], webhooks=receiver, list_interval=3600) as ends:
+                ends.add(run)  # as start() gave it: not ended
+                await (
+                    anyio.lowlevel.checkpoint()
+                )  # the run looked at the queue; the listening is to start
+                assert await receiver._hand_over(event, None) is None
+                assert [end.id async for end in ends] == [run.id]
