@@ -480,11 +480,14 @@ class ApifyRuns(RunOutputs, RunLists):
                     raise run_not_found("GET", _requests.run_path(run_id))
             await emit((run_id, known))
             if not known.is_terminal:
-                ending = ends.end(run_id, known, poll, None)
+                ending = ends.end_or_hold(run_id, known, poll)
                 del ref, known  # the wait keeps the run only if it needs it
-                await emit((run_id, await ending))
+                end = await ending  # None: it waits with no task, and comes as (id, run)
+                if end is not None:
+                    await emit((run_id, end))
 
-        return ends.stream(RunStream(runs, once_per_run(), first_and_end))
+        stream = RunStream(runs, once_per_run(), first_and_end)
+        return ends.stream(stream, lambda run: (run.id, run))
 
     def as_completed(
         self,
@@ -521,9 +524,11 @@ class ApifyRuns(RunOutputs, RunLists):
 
         async def wait(ref: RunRef, emit: Emit[Run]) -> None:
             run_id, known = split_ref(ref)
-            ending = ends.end(run_id, known, _Poller(send, run_id), None)
+            ending = ends.end_or_hold(run_id, known, _Poller(send, run_id))
             del ref, known  # the wait keeps the run only if it needs it
-            await emit(await ending)
+            end = await ending  # None: it waits with no task, and comes when it ends
+            if end is not None:
+                await emit(end)
 
         return ends.stream(RunStream(runs, once_per_run(), wait))
 

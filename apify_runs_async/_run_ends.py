@@ -32,7 +32,7 @@ from . import _following, _requests, _responses
 from ._errors import ApifyError, run_not_found
 from ._models import Run, RunStats, RunSummary
 from ._sending import Sender
-from ._streams import RunStream
+from ._streams import Hold, RunStream
 from ._webhook_receiver import WebhookReceiver
 
 LIST_INTERVAL_SECS = 5.0
@@ -50,17 +50,19 @@ _REMEMBERED_ENDS = 10_000  # ends handed over, so that their late webhooks are n
 
 S = TypeVar("S", bound=RunStream[Any, Any])
 
-Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], None]
-"""Start a task beside the stream's jobs, ended with the stream."""
+
+def _itself(run: Run) -> Run:
+    return run
 
 
 class _Waiter:
-    """A run waiting here for its end."""
+    """A run waiting here for its end, and who takes it: a future that a task awaits, or a
+    stream's `Hold` (then no task waits)."""
 
-    __slots__ = ("future", "known", "missed", "reading", "resurrections", "started_at")
+    __slots__ = ("known", "missed", "reading", "resurrections", "started_at", "to")
 
-    def __init__(self, run: Run, keep: bool) -> None:
-        self.future: asyncio.Future[Run] = asyncio.get_running_loop().create_future()
+    def __init__(self, run: Run, keep: bool, to: asyncio.Future[Run] | Hold[Any]) -> None:
+        self.to = to
         self.started_at = run.started_at
         self.resurrections = run.stats.resurrect_count or 0
         # Kept only where an end seen in the list is not read in full.
@@ -93,17 +95,26 @@ class RunEnds:
         self._interval = default if interval is None else interval
         self._receiver = receiver
         self._keep_known = receiver is None and not read_ends
-        self._followed = 0
+        self._long_polls = 0
         self._waiting: dict[str, _Waiter] = {}
         self._ended: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._polling = False
         self._listening = False
-        self.spawn: Spawn | None = None  # set by the stream that owns the call
+        self._stream: RunStream[Any, Any] | None = None
+        self._item: Callable[[Run], Any] = _itself
 
-    def stream(self, stream: S) -> S:
-        """`stream`, which runs the tasks that read the runs list for its jobs."""
-        self.spawn = stream.spawn
+    def stream(self, stream: S, item: Callable[[Run], Any] = _itself) -> S:
+        """`stream`, which runs the tasks that read the runs list for its jobs, and whose
+        jobs may leave a run's end to come as `item(run)` (see `end_or_hold`)."""
+        self._stream, self._item = stream, item
         return stream
+
+    def _long_polled(self) -> bool:
+        """Whether a run to follow now is long-polled: up to `list_above` runs at once."""
+        if self._receiver is not None:
+            return False
+        followed = self._long_polls + len(self._waiting)
+        return self._list_above is None or followed < self._list_above
 
     async def end(
         self, run_id: str, known: Run | None, poll: _following.PollRun, wait_secs: float | None
@@ -111,50 +122,97 @@ class RunEnds:
         """The run once it has ended, or as it is after `wait_secs` (None: no limit). `known`
         is the run as last seen, if at hand; `poll` reads it. Raises `NotFoundError` if the
         run does not exist."""
-        grace = self._send.retries.not_found_grace_secs
-        self._followed += 1
+        if self._long_polled():
+            return await self._long_poll(run_id, known, poll, wait_secs)
+        run = await self._current(run_id, known, poll)
+        del known  # kept by the waiter only if needed: a Run is 3 KB
+        if run.is_terminal:
+            return run
+        future: asyncio.Future[Run] = asyncio.get_running_loop().create_future()
+        run_id = self._wait(run, future)
+        del run
         try:
-            if self._receiver is None and (
-                self._list_above is None or self._followed <= self._list_above
-            ):
-                if known is not None and known.is_terminal:
-                    return known
-                del known  # not held through the long-poll
-                run = await _following.wait_for_finish(poll, wait_secs, grace)
-            else:
-                run = known if known is not None else await _following.look(poll, grace)
-                del known  # kept by the waiter only if needed: a Run is 3 KB
-                if run is not None and not run.is_terminal:
-                    waiting = self._wait(run)
-                    del run
-                    with anyio.move_on_after(math.inf if wait_secs is None else wait_secs):
-                        return await waiting
-                    run = await _following.look(poll, grace)  # as it is when the wait ran out
-                elif run is not None and self._receiver is not None:
-                    # Ended before it was followed: its webhook, if queued, is this call's.
-                    self._receiver._take_end(run.id)
-                    self._remember(run.id)
+            with anyio.move_on_after(math.inf if wait_secs is None else wait_secs):
+                return await future
         finally:
-            self._followed -= 1
+            if self._waiting.get(run_id) is not None and self._waiting[run_id].to is future:
+                del self._waiting[run_id]  # cancelled, or out of time
+        return await self._current(run_id, None, poll)  # as it is when the wait ran out
+
+    async def end_or_hold(
+        self, run_id: str, known: Run | None, poll: _following.PollRun
+    ) -> Run | None:
+        """For a stream's job: the run once it has ended; or None, the run left to wait with
+        no task, its end to be delivered to the stream (as `item(run)`) when it comes."""
+        if self._long_polled():
+            return await self._long_poll(run_id, known, poll, None)
+        run = await self._current(run_id, known, poll)
+        del known
+        if run.is_terminal:
+            return run
+        assert self._stream is not None, "RunEnds used outside a stream"
+        self._wait(run, self._stream.hold())
+        return None
+
+    async def _long_poll(
+        self, run_id: str, known: Run | None, poll: _following.PollRun, wait_secs: float | None
+    ) -> Run:
+        if known is not None and known.is_terminal:
+            return known
+        del known  # not held through the long-poll
+        self._long_polls += 1
+        try:
+            grace = self._send.retries.not_found_grace_secs
+            run = await _following.wait_for_finish(poll, wait_secs, grace)
+        finally:
+            self._long_polls -= 1
         if run is None:
             raise run_not_found("GET", _requests.run_path(run_id))
         return run
 
-    async def _wait(self, run: Run) -> Run:
+    async def _current(self, run_id: str, known: Run | None, poll: _following.PollRun) -> Run:
+        """The run as `known`, or as it is now (one GET); when it has ended, its webhook (if
+        queued) is this call's."""
+        run = known
+        if run is None:
+            run = await _following.look(poll, self._send.retries.not_found_grace_secs)
+            if run is None:
+                raise run_not_found("GET", _requests.run_path(run_id))
+        if run.is_terminal and self._receiver is not None:
+            self._receiver._take_end(run.id)
+            self._remember(run.id)
+        return run
+
+    def _wait(self, run: Run, to: asyncio.Future[Run] | Hold[Any]) -> str:
+        """Make `to` take the run's end when it comes; the run's id."""
+        waiter = _Waiter(run, self._keep_known, to)
+        self._waiting[run.id] = waiter
         if self._receiver is not None:
             early = self._receiver._take_end(run.id)  # its webhook came before it was followed
-            if early is not None and not _older(early, run.stats.resurrect_count or 0):
-                self._remember(run.id)
-                return early
-        run_id, waiter = run.id, _Waiter(run, self._keep_known)
-        del run  # kept by the waiter only if needed
-        self._waiting[run_id] = waiter
+            if early is not None and not _older(early, waiter.resurrections):
+                self._hand(run.id, waiter, early)
+                return run.id
         self._start_polling()
         self._listen()
-        try:
-            return await waiter.future
-        finally:
-            del self._waiting[run_id]
+        return run.id
+
+    def _hand(self, run_id: str, waiter: _Waiter, end: Run | ApifyError) -> None:
+        """Hand over the run's end (or the error that ends its wait), once."""
+        if self._waiting.get(run_id) is not waiter:
+            return  # handed over already, or no longer waited for
+        del self._waiting[run_id]
+        to = waiter.to
+        if isinstance(end, ApifyError):
+            if isinstance(to, Hold):
+                to.fail(end)
+            elif not to.done():
+                to.set_exception(end)
+            return
+        self._remember(run_id)
+        if isinstance(to, Hold):
+            to.deliver(self._item(end))
+        elif not to.done():
+            to.set_result(end)
 
     # --- Ends from webhooks -------------------------------------------------------------------
 
@@ -172,14 +230,13 @@ class RunEnds:
             for run_id, waiter in list(self._waiting.items()):
                 early = receiver._take_end(run_id)
                 if early is not None and not _older(early, waiter.resurrections):
-                    self._finish(run_id, waiter, early)
+                    self._hand(run_id, waiter, early)
             try:
                 await anyio.sleep_forever()
             finally:
                 receiver._listeners.remove(self._take)
 
-        assert self.spawn is not None
-        self.spawn(listen)
+        self._spawn(listen)
 
     def _take(self, run: Run) -> bool:
         """A webhook brought a run's end: whether it was for a run followed here (now or
@@ -188,16 +245,15 @@ class RunEnds:
         if waiter is None:
             return run.id in self._ended
         if not _older(run, waiter.resurrections):
-            self._finish(run.id, waiter, run)
+            self._hand(run.id, waiter, run)
         return True
 
     # --- Ends from the runs list --------------------------------------------------------------
 
     def _start_polling(self) -> None:
         if not self._polling:
-            assert self.spawn is not None, "RunEnds used outside a stream"
             self._polling = True
-            self.spawn(self._poll)
+            self._spawn(self._poll)
 
     async def _poll(self) -> None:
         """Read the runs list every `interval` seconds while runs wait here."""
@@ -255,7 +311,7 @@ class RunEnds:
             listed.add(item.id)
             if item.is_terminal:
                 if waiter.known is not None:
-                    self._finish(item.id, waiter, _as_listed(waiter.known, item))
+                    self._hand(item.id, waiter, _as_listed(waiter.known, item))
                 else:
                     self._read_end(item.id, waiter)
         return page.total
@@ -273,27 +329,22 @@ class RunEnds:
             try:
                 run = await _following.look(poll, self._send.retries.not_found_grace_secs)
             except ApifyError as error:  # the run's error, not the whole call's
-                if not waiter.future.done():
-                    waiter.future.set_exception(error)
+                self._hand(run_id, waiter, error)
                 return
             finally:
                 waiter.reading = False
-            if waiter.future.done():
-                return
             if run is None:
-                waiter.future.set_exception(run_not_found("GET", _requests.run_path(run_id)))
+                self._hand(run_id, waiter, run_not_found("GET", _requests.run_path(run_id)))
             elif run.is_terminal:
-                self._finish(run_id, waiter, run)
+                self._hand(run_id, waiter, run)
             else:
                 waiter.missed = 0
 
-        assert self.spawn is not None
-        self.spawn(read)
+        self._spawn(read)
 
-    def _finish(self, run_id: str, waiter: _Waiter, run: Run) -> None:
-        if not waiter.future.done():
-            waiter.future.set_result(run)
-            self._remember(run_id)
+    def _spawn(self, task: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        assert self._stream is not None, "RunEnds used outside a stream"
+        self._stream.spawn(task)
 
     def _remember(self, run_id: str) -> None:
         if self._receiver is not None:

@@ -7,6 +7,7 @@ that is also an async iterator; leaving the `async with` cancels whatever is sti
 
 from __future__ import annotations
 
+import collections
 import contextlib
 from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Coroutine, Iterable
 from types import TracebackType
@@ -26,6 +27,32 @@ _BUFFER = 1024  # items a slow consumer may lag behind before the jobs wait for 
 
 class _Wake:
     """Put in the buffer to wake a waiting consumer when the last job has finished."""
+
+
+class Hold(Generic[Item]):
+    """An item a job has left to come: the stream goes on until it is delivered. A run that
+    waits for its end on the runs list or a webhook is held so, rather than by a task (an
+    anyio task costs about 3 KB)."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: RunStream[Any, Item]) -> None:
+        self._stream = stream
+
+    def deliver(self, item: Item) -> None:
+        """Hand the item to the consumer (at once: the buffer is not waited for)."""
+        self._stream._deliver(item)
+
+    def fail(self, error: BaseException) -> None:
+        """Fail the stream with `error`, as a job's error does."""
+        self._stream.spawn(_raiser(error))
+
+
+def _raiser(error: BaseException) -> Callable[[], Coroutine[Any, Any, None]]:
+    async def raise_it() -> None:
+        raise error
+
+    return raise_it
 
 
 class RunStream(Generic[Source, Item]):
@@ -58,7 +85,8 @@ class RunStream(Generic[Source, Item]):
         self._send: MemoryObjectSendStream[Item | _Wake]
         self._receive: MemoryObjectReceiveStream[Item | _Wake]
         self._group: TaskGroup | None = None
-        self._pending = 0  # jobs running, plus one while an async source is being read
+        self._pending = 0  # jobs running and items held, plus one while a source is read
+        self._overflow: collections.deque[Item] = collections.deque()  # held, buffer full
         self._ended = False
 
     async def __aenter__(self) -> Self:
@@ -119,6 +147,21 @@ class RunStream(Generic[Source, Item]):
         assert self._group is not None
         self._group.start_soon(task)
 
+    def hold(self) -> Hold[Item]:
+        """An item the calling job leaves to come after it returns (see `Hold`)."""
+        assert self._group is not None and not self._ended
+        self._pending += 1
+        return Hold(self)
+
+    def _deliver(self, item: Item) -> None:
+        try:
+            self._send.send_nowait(item)
+        except anyio.WouldBlock:  # the consumer is busy: it looks here before it waits
+            self._overflow.append(item)
+        except anyio.ClosedResourceError:  # the stream has ended
+            return
+        self._job_done()
+
     def _start(self, job: Any, *, admitted: bool) -> None:
         assert self._group is not None
         self._pending += 1
@@ -131,6 +174,8 @@ class RunStream(Generic[Source, Item]):
         if self._group is None:
             raise RuntimeError("iterate a RunStream inside `async with`")
         while True:
+            if self._overflow:
+                return self._overflow.popleft()
             if self._pending == 0 and self._receive.statistics().current_buffer_used == 0:
                 self._ended = True
                 raise StopAsyncIteration

@@ -374,3 +374,33 @@ async def test_an_end_received_as_the_call_starts_listening_is_taken() -> None:
                 )  # the run looked at the queue; the listening is to start
                 assert await receiver._hand_over(event, None) is None
                 assert [end.id async for end in ends] == [run.id]
+
+
+async def test_ends_past_the_buffer_are_kept_for_a_slow_consumer() -> None:
+    # 1,100 runs end at once, two pages of the list, while the consumer is busy: more than
+    # the stream's buffer of 1,024 holds. Each is yielded once all the same.
+    template = run_body(status="RUNNING")["data"]
+    runs = [msgspec.convert({**template, "id": f"HeldRun{i:010d}"}, Run) for i in range(1100)]
+    summaries = [
+        {"id": run.id, "status": "SUCCEEDED", "startedAt": template["startedAt"],
+         "finishedAt": template["startedAt"], "meta": {"origin": "API"}}
+        for run in runs
+    ]  # fmt: skip
+
+    async def reply(request: web.Request) -> web.StreamResponse:
+        offset, limit = int(request.query["offset"]), int(request.query["limit"])
+        page = summaries[offset : offset + limit]
+        data = {"items": page, "total": len(summaries), "offset": offset, "count": len(page)}
+        return web.json_response({"data": {**data, "desc": False, "limit": limit}})
+
+    async with FakeApi() as fake:
+        fake.reply = reply
+        async with ApifyRuns("t", base_url=fake.base_url) as client:
+            with anyio.fail_after(10):
+                async with client.as_completed(runs, list_above=0, list_interval=0.05) as ends:
+                    first = await anext(ends)
+                    await anyio.sleep(0.5)  # busy: every other end arrives meanwhile
+                    rest = [end.id async for end in ends]
+    assert sorted([first.id, *rest]) == [run.id for run in runs]
+    offsets = sorted(int(r.query["offset"]) for r in fake.requests)
+    assert offsets == [0, 1000]
