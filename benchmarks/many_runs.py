@@ -23,9 +23,10 @@ default GC settings are used unless `--gc-threshold2` says otherwise.
     nox -s bench                       # or: python benchmarks/many_runs.py --mode list
 
 In `webhooks` mode the emulator process does not tell which runs' dispatches it dropped (its
-stderr counts the faults, without run ids): a run whose terminal webhook the receiver never
-got is counted as found by the safety net, and that count is checked against the emulator's
-count of drops (and the count of ends over 1 s late is shown beside it).
+stderr counts the faults, without run ids): a run whose terminal webhook the receiver had not
+got when its end was yielded is counted as found by the safety net. That is the dropped ones,
+and the few the list found before their webhook came (shown apart; the count of ends over 1 s
+late is shown beside it).
 """
 
 from __future__ import annotations
@@ -460,9 +461,10 @@ def main() -> None:
             faults = fault_counts(emulator)
             result["emulator_webhooks_dropped"] = faults["webhook_drop"]
             result["emulator_webhooks_duplicated"] = faults["webhook_duplicate"]
-            # The split by delay checked against the emulator's count of dropped dispatches.
-            result["ends_by_safety_net_match_the_emulator_drops"] = (
-                result["ends_by_safety_net"] == faults["webhook_drop"]
+            # Beyond the dropped ones, the safety net may find an end before its webhook
+            # arrives (the list read between the end and the webhook): those are counted here.
+            result["ends_by_safety_net_before_their_webhook"] = (
+                result["ends_by_safety_net"] - faults["webhook_drop"]
             )
     if args.mode == "list":
         result["list_interval_secs"] = args.list_interval
