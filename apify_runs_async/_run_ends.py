@@ -125,7 +125,9 @@ class RunEnds:
         is the run as last seen, if at hand; `poll` reads it. Raises `NotFoundError` if the
         run does not exist."""
         if self._long_polled():
-            return await self._long_poll(run_id, known, poll, wait_secs)
+            polling = self._long_poll(run_id, known, poll, wait_secs)
+            del known  # not held through the long-poll: a Run is 3 KB
+            return await polling
         run = await self._current(run_id, known, poll)
         del known  # kept by the waiter only if needed: a Run is 3 KB
         if run.is_terminal:
@@ -148,7 +150,9 @@ class RunEnds:
         """For a stream's job: the run once it has ended; or None, the run left to wait with
         no task, its end to be delivered to the stream (as `item(run)`) when it comes."""
         if self._long_polled():
-            return await self._long_poll(run_id, known, poll, None)
+            polling = self._long_poll(run_id, known, poll, None)
+            del known
+            return await polling
         run = await self._current(run_id, known, poll)
         del known
         if run.is_terminal:
