@@ -22,7 +22,7 @@ from . import _following, _logs, _reconcile, _requests, _responses
 from . import _validation as check
 from ._config import USER_AGENT, Timeouts, resolve_base_url, resolve_token
 from ._cool_down import CoolDown
-from ._errors import ClientClosedError, RunFailedError, run_not_found
+from ._errors import ClientClosedError, RunFailedError
 from ._following import RunRef, once_per_run, split_ref
 from ._http import BodyLimits, Request, Transport, check_borrowed, new_session
 from ._idempotency import KeyedStart, agent_word
@@ -474,10 +474,7 @@ class ApifyRuns(RunOutputs, RunLists):
         async def first_and_end(ref: RunRef, emit: Emit[tuple[str, Run]]) -> None:
             run_id, known = split_ref(ref)
             poll = _Poller(send, run_id)
-            if known is None:
-                known = await _following.look(poll, send.retries.not_found_grace_secs)
-                if known is None:
-                    raise run_not_found("GET", _requests.run_path(run_id))
+            known = await ends.current(run_id, known, poll)
             await emit((run_id, known))
             if not known.is_terminal:
                 ending = ends.end_or_hold(run_id, known, poll)

@@ -128,7 +128,7 @@ class RunEnds:
             polling = self._long_poll(run_id, known, poll, wait_secs)
             del known  # not held through the long-poll: a Run is 3 KB
             return await polling
-        run = await self._current(run_id, known, poll)
+        run = await self.current(run_id, known, poll)
         del known  # kept by the waiter only if needed: a Run is 3 KB
         if run.is_terminal:
             return run
@@ -142,7 +142,7 @@ class RunEnds:
             waiter = self._waiting.get(run_id)
             if waiter is not None and waiter.to is future:
                 del self._waiting[run_id]  # cancelled, or out of time
-        return await self._current(run_id, None, poll)  # as it is when the wait ran out
+        return await self.current(run_id, None, poll)  # as it is when the wait ran out
 
     async def end_or_hold(
         self, run_id: str, known: Run | None, poll: _following.PollRun
@@ -153,7 +153,7 @@ class RunEnds:
             polling = self._long_poll(run_id, known, poll, None)
             del known
             return await polling
-        run = await self._current(run_id, known, poll)
+        run = await self.current(run_id, known, poll)
         del known
         if run.is_terminal:
             return run
@@ -177,7 +177,7 @@ class RunEnds:
             raise run_not_found("GET", _requests.run_path(run_id))
         return run
 
-    async def _current(self, run_id: str, known: Run | None, poll: _following.PollRun) -> Run:
+    async def current(self, run_id: str, known: Run | None, poll: _following.PollRun) -> Run:
         """The run as `known`, or as it is now (one GET); when it has ended, its webhook (if
         queued) is this call's."""
         run = known
