@@ -34,7 +34,7 @@ from . import _following, _requests, _responses
 from ._errors import ApifyError, run_not_found
 from ._models import Run, RunStats, RunSummary
 from ._sending import Sender
-from ._streams import Hold, RunStream
+from ._streams import RunStream
 from ._webhook_receiver import WebhookReceiver
 
 LIST_INTERVAL_SECS = 5.0
@@ -58,12 +58,12 @@ def _itself(run: Run) -> Run:
 
 
 class _Waiter:
-    """A run waiting here for its end, and who takes it: a future that a task awaits, or a
-    stream's `Hold` (then no task waits)."""
+    """A run waiting here for its end, and who takes it: a future that a task awaits, or
+    (None) the stream, which holds a place for it (then no task waits)."""
 
     __slots__ = ("known", "missed", "reading", "resurrections", "started_at", "to")
 
-    def __init__(self, run: Run, keep: bool, to: asyncio.Future[Run] | Hold[Any]) -> None:
+    def __init__(self, run: Run, keep: bool, to: asyncio.Future[Run] | None) -> None:
         self.to = to
         self.started_at = run.started_at
         self.resurrections = run.stats.resurrect_count or 0
@@ -158,7 +158,8 @@ class RunEnds:
         if run.is_terminal:
             return run
         assert self._stream is not None, "RunEnds used outside a stream"
-        self._wait(run, self._stream.hold())
+        self._stream.hold()
+        self._wait(run, None)
         return None
 
     async def _long_poll(
@@ -190,7 +191,7 @@ class RunEnds:
             self._remember(run.id)
         return run
 
-    def _wait(self, run: Run, to: asyncio.Future[Run] | Hold[Any]) -> None:
+    def _wait(self, run: Run, to: asyncio.Future[Run] | None) -> None:
         """Make `to` take the run's end when it comes."""
         waiter = _Waiter(run, self._keep_known, to)
         self._waiting[run.id] = waiter
@@ -207,18 +208,20 @@ class RunEnds:
         if self._waiting.get(run_id) is not waiter:
             return  # handed over already, or no longer waited for
         del self._waiting[run_id]
+        if not isinstance(end, ApifyError):
+            self._remember(run_id)
         to = waiter.to
-        if isinstance(end, ApifyError):
-            if isinstance(to, Hold):
-                to.fail(end)
-            elif not to.done():
-                to.set_exception(end)
-            return
-        self._remember(run_id)
-        if isinstance(to, Hold):
-            to.deliver(self._item(end))
+        if to is None:  # the stream holds its place
+            assert self._stream is not None
+            if isinstance(end, ApifyError):
+                self._stream.fail(end)
+            else:
+                self._stream.deliver(self._item(end))
         elif not to.done():
-            to.set_result(end)
+            if isinstance(end, ApifyError):
+                to.set_exception(end)
+            else:
+                to.set_result(end)
 
     # --- Ends from webhooks -------------------------------------------------------------------
 
