@@ -38,9 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(error, ApifyError):
             term.note(f"{parser.prog}: {error}")
             return Exit.API_ERROR
-        if isinstance(error, ValueError | TypeError) and _is_argument_error(error):
-            flag = flag_of(str(error))
-            args.parser.error(f"argument {flag}: {error}" if flag else str(error))
+        # The client checks its arguments before any request and names them in its errors:
+        # those are usage errors. (Any other ValueError is a bug, and shows its traceback.)
+        if isinstance(error, ValueError | TypeError) and (flag := flag_of(str(error))):
+            args.parser.error(f"argument {flag}: {error}")
         if isinstance(error, BrokenPipeError):
             # The reader went away (`| head`): nothing more to say, and nowhere to say it.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -59,9 +60,3 @@ def _alone(error: BaseException) -> BaseException:
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]
     return error
-
-
-def _is_argument_error(error: Exception) -> bool:
-    """The client checks its arguments before any request and names them in its errors:
-    those are usage errors. (Any other ValueError is a bug, and shows its traceback.)"""
-    return flag_of(str(error)) is not None

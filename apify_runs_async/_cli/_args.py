@@ -11,6 +11,7 @@ import msgspec
 
 from apify_runs_async import __version__
 from apify_runs_async.emulator import _command as emulator_command
+from apify_runs_async.emulator._command import positive
 
 from ._codes import describe
 
@@ -84,13 +85,6 @@ def token_file(path: str) -> str:
     if not token:
         raise argparse.ArgumentTypeError(f"{path} is empty")
     return token
-
-
-def _positive(text: str) -> int:
-    value = int(text)  # argparse turns a ValueError into "invalid _positive value"
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
-    return value
 
 
 def _poll_interval(text: str) -> float:
@@ -212,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     items = add("items", "Print the items of a run's default dataset.", connection)
     items.add_argument("run", metavar="RUN", help="run id")
     items.add_argument("--format", choices=("json", "jsonl", "csv"), default="json")
-    items.add_argument("--limit", type=_positive, metavar="N", help="the first N items only")
+    items.add_argument("--limit", type=positive, metavar="N", help="the first N items only")
     runs = add("runs", "List runs, newest first: an Actor's, or all of yours.", as_json, connection)
     runs.add_argument("actor", metavar="ACTOR", nargs="?", help="owner/name, owner~name or id")
     runs.add_argument(
@@ -222,7 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="only runs of this status (SUCCEEDED, FAILED, ...); may be given again",
     )
     runs.add_argument(
-        "--limit", type=_positive, default=100, metavar="N", help="at most N runs (default: 100)"
+        "--limit",
+        type=positive,
+        default=100,
+        metavar="N",
+        help="at most N runs (default: 100)",
     )
     emulator = commands.add_parser(
         "emulator", help="Serve the local emulator of the Apify API (see its --help)."

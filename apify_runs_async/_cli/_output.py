@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from apify_runs_async import Record, Run, RunStatus, RunSummary
+from apify_runs_async.emulator._storage import is_json_content_type  # one rule for both
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -82,7 +83,7 @@ def record_value(record: Record | None) -> Any:
     """A record for `--json`: its JSON value, its text, or None (no record, or binary)."""
     if record is None:
         return None
-    if _is_json(record.content_type):
+    if is_json_content_type(record.content_type):
         try:
             return record.json()
         except msgspec.DecodeError:
@@ -95,7 +96,7 @@ def record_value(record: Record | None) -> Any:
 
 def record_text(record: Record) -> bytes:
     """A record for a person: JSON indented, anything else as it is."""
-    if _is_json(record.content_type):
+    if is_json_content_type(record.content_type):
         try:
             return json.dumps(record.json(), indent=2, ensure_ascii=False).encode() + b"\n"
         except msgspec.DecodeError:
@@ -129,11 +130,6 @@ def _cell(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False)
-
-
-def _is_json(content_type: str) -> bool:
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or media_type.endswith("+json")
 
 
 def _when(moment: datetime | None) -> str:

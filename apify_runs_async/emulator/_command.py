@@ -22,7 +22,8 @@ _ACCESS_LOG = logging.getLogger("apify_runs_async.emulator.access")
 _DEFAULT_RETRIES = WebhookRetries()
 
 
-def _positive(text: str) -> int:
+def positive(text: str) -> int:
+    """An argparse type: a whole number >= 1 (the emulator's and the CLI's)."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
@@ -60,9 +61,9 @@ serves until SIGINT (Ctrl-C) or SIGTERM. Built-in Actors: apify~hello-world, emu
 """
 
 
-def build_parser(prog: str = "python -m apify_runs_async.emulator") -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     """The emulator's parser; `apify-runs emulator` fills its subparser with `configure`."""
-    return configure(argparse.ArgumentParser(prog=prog))
+    return configure(argparse.ArgumentParser(prog="python -m apify_runs_async.emulator"))
 
 
 def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -87,14 +88,14 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-concurrent-runs",
-        type=_positive,
+        type=positive,
         default=None,
         metavar="N",
         help="answer 400 to starting more unfinished runs than this (default: no limit)",
     )
     parser.add_argument(
         "--max-total-memory-mbytes",
-        type=_positive,
+        type=positive,
         default=None,
         metavar="N",
         help="answer 400 to starting runs whose total memory exceeds this (default: no limit)",
@@ -146,21 +147,21 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         type=_whole,
         default=_DEFAULT_RETRIES.max_retries,
         metavar="N",
-        help="retries of a failed dispatch (default: 11)",
+        help="retries of a failed dispatch (default: %(default)s)",
     )
     webhooks.add_argument(
         "--webhook-first-wait-secs",
         type=_seconds,
         default=_DEFAULT_RETRIES.first_wait_secs,
         metavar="S",
-        help="the wait before the first retry, doubled for each next one (default: 1)",
+        help="the wait before the first retry, doubled for each next one (default: %(default)s)",
     )
     webhooks.add_argument(
         "--webhook-timeout-secs",
         type=_seconds,
         default=_DEFAULT_RETRIES.timeout_secs,
         metavar="S",
-        help="how long a call may take before it counts as failed (default: 30)",
+        help="how long a call may take before it counts as failed (default: %(default)s)",
     )
     faults = parser.add_argument_group(
         "fault injection",
