@@ -40,7 +40,8 @@ class Timeouts:
       the request; a server that trickles its headers is cut off there (checked every
       `read / 10` seconds, at most every second, so up to that much later);
     - the body: a whole body must arrive within `read` (a streamed log or download: each
-      chunk, as it may rightly last for hours).
+      chunk, as it may rightly last for hours; a live run's log, a minute more, as a quiet
+      run writes nothing, and a stream that times out sends the whole log again).
 
     `read` also bounds each wait for data, stretched by a long-poll's hold, so a long-poll
     never trips it.

@@ -49,7 +49,8 @@ class Request(msgspec.Struct, frozen=True, gc=False):
     params: Mapping[str, str] | None = None
     body: bytes | None = None
     content_type: str | None = None
-    # How long the server may hold the request on purpose (waitForFinish), in whole seconds.
+    # How long the server may hold the request on purpose, in whole seconds: its answer
+    # (waitForFinish), or for a stream, each next chunk (a quiet run's log).
     long_poll_secs: int = 0
     # A record read may be redirected (to a signed URL) and may be large. Nothing else may be
     # redirected: a redirected POST would be re-sent as a GET without its body.
@@ -260,7 +261,8 @@ class Transport:
             async with self._slots or contextlib.nullcontext():
                 # As in `send`, but the deadline is left before the first chunk is yielded:
                 # it belongs to the task that entered it, and a stream may be read for hours.
-                async with asyncio.timeout(self._open_secs + request.long_poll_secs):
+                # A stream opens at once: its hold is between chunks (the read timeout's).
+                async with asyncio.timeout(self._open_secs):
                     response = await self._open(request)
                 try:
                     status = response.status

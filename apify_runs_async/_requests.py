@@ -208,7 +208,11 @@ def charge(run_id: str, event_name: str, count: int, idempotency_key: str | None
 
 
 def stream_log(run_id: str) -> Request:
-    return Request("GET", f"{run_path(run_id)}/log", {"stream": "1"})
+    # A quiet run sends nothing: a chunk may take as long as a long-poll's answer. A stream
+    # that times out is opened again, and the API sends the whole log again from its start.
+    return Request(
+        "GET", f"{run_path(run_id)}/log", {"stream": "1"}, long_poll_secs=check.MAX_WAIT_SECS
+    )
 
 
 def list_runs(

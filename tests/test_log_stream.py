@@ -6,14 +6,15 @@ from __future__ import annotations
 import logging
 import random
 
+import aiohttp
 import anyio
 import pytest
 from aiohttp import web
 
-from apify_runs_async import ApifyRuns, NotFoundError, Retries
+from apify_runs_async import ApifyRuns, NotFoundError, Retries, Timeouts
 from apify_runs_async.emulator import ApifyEmulator, Faults
 from tests.fake_api import FakeApi, json_reply
-from tests.helpers import FAST_RETRIES, run_body, script
+from tests.helpers import FAST_RETRIES, RequestCounter, run_body, script
 
 pytestmark = pytest.mark.anyio
 
@@ -135,3 +136,19 @@ async def test_the_emulators_dropped_streams_lose_no_line(emulator: ApifyEmulato
         assert received == (await c.get_log(run)).splitlines()
     written = [line.split(" ", 1)[1] for line in received if " line " in line]
     assert written == [f"Step {s} line {n}" for s in (0, 2) for n in range(500)]
+
+
+async def test_a_quiet_run_keeps_its_log_stream_open(emulator: ApifyEmulator) -> None:
+    # Quiet for 1.5 s, three times the read timeout: the stream is not opened again (which
+    # would download the whole log again), as the run is only quiet.
+    counter = RequestCounter()
+    async with (
+        aiohttp.ClientSession(trace_configs=[counter.trace]) as session,
+        ApifyRuns(
+            emulator.token, base_url=emulator.base_url, session=session, timeouts=Timeouts(read=0.5)
+        ) as client,
+    ):
+        run = await client.start("emulator~scripted", script("quiet now", step_secs=1.5))
+        lines = [line async for line in client.stream_log(run)]
+    assert any(line.endswith("quiet now") for line in lines)
+    assert counter.sent.count(("GET", f"/v2/actor-runs/{run.id}/log")) == 1
