@@ -23,7 +23,7 @@ from . import _validation as check
 from ._config import USER_AGENT, Timeouts, resolve_base_url, resolve_token
 from ._cool_down import CoolDown
 from ._errors import ClientClosedError, RunFailedError
-from ._following import RunRef, once_per_run, split_ref
+from ._following import Poller, RunRef, once_per_run, split_ref
 from ._http import BodyLimits, Request, Transport, check_borrowed, new_session
 from ._idempotency import KeyedStart, agent_word
 from ._in_flight import CallStream, RunsInFlight, abort_if_started, abort_quietly
@@ -350,7 +350,7 @@ class ApifyRuns(RunOutputs, RunLists):
         check.optional_wait(wait_secs)
         send = self._sender(retries)
         grace = send.retries.not_found_grace_secs
-        return await _following.wait_for_finish(_Poller(send, run_id), wait_secs, grace)
+        return await _following.wait_for_finish(Poller(send, run_id), wait_secs, grace)
 
     def watch(
         self,
@@ -473,7 +473,7 @@ class ApifyRuns(RunOutputs, RunLists):
 
         async def first_and_end(ref: RunRef, emit: Emit[tuple[str, Run]]) -> None:
             run_id, known = split_ref(ref)
-            poll = _Poller(send, run_id)
+            poll = Poller(send, run_id)
             known = await ends.current(run_id, known, poll)
             await emit((run_id, known))
             if not known.is_terminal:
@@ -521,7 +521,7 @@ class ApifyRuns(RunOutputs, RunLists):
 
         async def wait(ref: RunRef, emit: Emit[Run]) -> None:
             run_id, known = split_ref(ref)
-            ending = ends.end_or_hold(run_id, known, _Poller(send, run_id))
+            ending = ends.end_or_hold(run_id, known, Poller(send, run_id))
             del ref, known  # the wait keeps the run only if it needs it
             end = await ending  # None: it waits with no task, and comes when it ends
             if end is not None:
@@ -674,7 +674,7 @@ class ApifyRuns(RunOutputs, RunLists):
     ) -> AsyncGenerator[Run, None]:
         path = _requests.run_path(run_id)
         grace = send.retries.not_found_grace_secs
-        return _following.watch(_Poller(send, run_id), path, poll_interval, grace, known)
+        return _following.watch(Poller(send, run_id), path, poll_interval, grace, known)
 
     def _run_ends(
         self,
@@ -825,22 +825,8 @@ def _key(idempotency_key: str | None) -> str | None:
     return None if idempotency_key is None else check.idempotency_key(idempotency_key)
 
 
-class _Poller:
-    """GET the run, held up to N whole seconds; None if it does not exist. One object per
-    run followed: less to keep than a closure and its cells."""
-
-    __slots__ = ("_run_id", "_send")
-
-    def __init__(self, send: Sender, run_id: str) -> None:
-        self._send = send
-        self._run_id = run_id
-
-    def __call__(self, hold: int) -> Coroutine[Any, Any, Run | None]:
-        return self._send(_requests.poll_run(self._run_id, hold), _responses.run_or_none)
-
-
-class _Tracked(_Poller):
-    """A `_Poller` that keeps each snapshot in the caller's runs in flight."""
+class _Tracked(Poller):
+    """A `Poller` that keeps each snapshot in the caller's runs in flight."""
 
     __slots__ = ("_runs",)
 

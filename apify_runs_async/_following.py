@@ -8,13 +8,16 @@ plain coroutines or generators that keep no connection open between requests.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from typing import Any
 
 import anyio
 
+from . import _requests, _responses
 from . import _validation as check
 from ._errors import run_not_found
 from ._models import Run
+from ._sending import Sender
 from ._validation import MAX_WAIT_SECS
 
 _NOT_FOUND_RETRY_SECS = 0.25
@@ -24,6 +27,20 @@ RunRef = str | Run
 
 PollRun = Callable[[int], Awaitable[Run | None]]
 """GET the run, letting the server hold the request up to N whole seconds; None on 404."""
+
+
+class Poller:
+    """A `PollRun` for one run. One object per run followed: less to keep than a closure and
+    its cells."""
+
+    __slots__ = ("_run_id", "_send")
+
+    def __init__(self, send: Sender, run_id: str) -> None:
+        self._send = send
+        self._run_id = run_id
+
+    def __call__(self, hold: int) -> Coroutine[Any, Any, Run | None]:
+        return self._send(_requests.poll_run(self._run_id, hold), _responses.run_or_none)
 
 
 async def _poll_past_404(poll: PollRun, hold: int, give_up_at: float) -> Run | None:

@@ -14,6 +14,7 @@ import anyio
 
 from . import _requests, _responses
 from ._errors import ApiError, ApifyError, ApifyTimeoutError, shortened
+from ._following import Poller
 from ._retries import is_transient
 from ._sending import Sender
 
@@ -58,7 +59,7 @@ async def lines(send: Sender, run_id: str) -> AsyncGenerator[str, None]:
 
 
 async def _has_ended(send: Sender, run_id: str) -> bool:
-    run = await send(_requests.poll_run(run_id, 0), _responses.run_or_none)
+    run = await Poller(send, run_id)(0)
     return run is None or run.is_terminal
 
 

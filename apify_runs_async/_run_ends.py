@@ -43,7 +43,7 @@ LIST_INTERVAL_SECS = 5.0
 SAFETY_NET_SECS = 30.0
 """How often the runs list is read behind webhooks, to find the ends whose webhook was lost."""
 
-_PAGE = 1000  # the most a page of the runs list holds
+_PAGE = _requests.MAX_LIST_LIMIT  # the most a page of the runs list holds
 _PAGES_AT_ONCE = 4
 # Pages read per look at most: runs past them are read one by one, as missing from the list.
 _MAX_PAGES = 100
@@ -331,11 +331,9 @@ class RunEnds:
             return
         waiter.reading = True
 
-        async def poll(hold: int) -> Run | None:
-            return await self._send(_requests.poll_run(run_id, hold), _responses.run_or_none)
-
         async def read() -> None:
             try:
+                poll = _following.Poller(self._send, run_id)
                 run = await _following.look(poll, self._send.retries.not_found_grace_secs)
             except ApifyError as error:  # the run's error, not the whole call's
                 self._hand(run_id, waiter, error)
