@@ -23,10 +23,9 @@ from typing import Any, BinaryIO
 import anyio
 
 from . import _responses
-from ._errors import ApiError, ApifyError
+from ._errors import ApifyError
 from ._http import Request
 from ._models import ItemPage, Run
-from ._retries import is_transient
 from ._sending import Sender
 
 FetchPage = Callable[[int, int], Awaitable[ItemPage[Any]]]
@@ -135,7 +134,7 @@ async def _opened(send: Sender, request: Request) -> tuple[AsyncGenerator[bytes,
         except ApifyError as error:
             await chunks.aclose()
             failures += 1
-            if not is_transient(error) or failures >= send.retries.max_tries:
+            wait = send.retries.next_wait(error, failures)
+            if wait is None:
                 raise
-            retry_after = error.retry_after if isinstance(error, ApiError) else None
-            await anyio.sleep(send.retries.wait(failures, retry_after))
+            await anyio.sleep(wait)

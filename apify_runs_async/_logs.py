@@ -13,9 +13,8 @@ from collections.abc import AsyncGenerator
 import anyio
 
 from . import _requests, _responses
-from ._errors import ApiError, ApifyError, ApifyTimeoutError, shortened
+from ._errors import ApifyError, ApifyTimeoutError, shortened
 from ._following import Poller
-from ._retries import is_transient
 from ._sending import Sender
 
 _REOPEN_SECS = 1.0  # before opening again a stream the server closed on a live run
@@ -44,10 +43,10 @@ async def lines(send: Sender, run_id: str) -> AsyncGenerator[str, None]:
             quiet = isinstance(error, ApifyTimeoutError) and error.maybe_processed and not ended
             if not quiet:
                 failures += 1
-                if not is_transient(error) or failures >= send.retries.max_tries:
+                wait = send.retries.next_wait(error, failures)
+                if wait is None:
                     raise
-                retry_after = error.retry_after if isinstance(error, ApiError) else None
-                await anyio.sleep(send.retries.wait(failures, retry_after))
+                await anyio.sleep(wait)
             ended = await _has_ended(send, run_id)
             continue  # opened again, even after the end: to read the log to its end
         if await _has_ended(send, run_id):

@@ -82,6 +82,14 @@ class Retries:
         ceiling = next(itertools.islice(ceilings, tries_failed, None))  # its first step is empty
         return backoff.full_jitter(ceiling)
 
+    def next_wait(self, failure: BaseException, tries_failed: int) -> float | None:
+        """How long to wait before trying again, after `tries_failed` tries have failed, the
+        last with `failure`; None when not to try again (out of tries, or not transient)."""
+        if tries_failed >= self.max_tries or not is_transient(failure):
+            return None
+        retry_after = failure.retry_after if isinstance(failure, ApiError) else None
+        return self.wait(tries_failed, retry_after)
+
 
 def is_transient(error: BaseException) -> bool:
     """Whether trying again may succeed: no answer, a timeout, 408, 429, 5xx, or an answer

@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 import anyio
 
 from ._cool_down import CoolDown, is_limit
-from ._errors import ApiError, ApifyError, ClientClosedError, UncertainOutcomeError, detail_of
+from ._errors import ApifyError, ClientClosedError, UncertainOutcomeError, detail_of
 from ._http import Request, Transport
 from ._reconcile import REPEATABLE, Read, Rule
-from ._retries import Retries, is_transient, maybe_took_effect
+from ._retries import Retries, maybe_took_effect
 
 logger = logging.getLogger("apify_runs_async.retries")
 
@@ -112,10 +112,9 @@ class Sender:
                         logger.info("%s; trying again in %.1f s", failure, wait)
                         await anyio.sleep(wait)
                         continue
-                if tries >= retries.max_tries or not is_transient(failure):
+                wait = retries.next_wait(failure, tries)
+                if wait is None:
                     break
-                retry_after = failure.retry_after if isinstance(failure, ApiError) else None
-                wait = retries.wait(tries, retry_after)
                 logger.info("%s; try %d in %.3f s", failure, tries + 1, wait)
                 await anyio.sleep(wait)
             if not in_doubt or retries.max_tries == 1 or isinstance(failure, UncertainOutcomeError):
