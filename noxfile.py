@@ -84,7 +84,7 @@ def bench(session: nox.Session) -> None:
         session.run("python", f"benchmarks/{script}.py")
     # 10,000 runs' ends three ways: a long-poll each, the runs list, webhooks (with drops and
     # duplicates) behind the list as safety net. `--mode watch-many`: the old baseline.
-    for mode in ("long-poll", "list", "webhooks"):
+    for mode in ("long-poll", "list", "webhooks", "watch-many"):
         session.run("python", "benchmarks/many_runs.py", f"--mode={mode}")
     session.run("python", "benchmarks/soak.py")
     session.run("python", "benchmarks/keyed_soak.py")

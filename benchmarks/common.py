@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,11 @@ class Tally(logging.Handler):
             self.by_method_and_path[key] = self.by_method_and_path.get(key, 0) + 1
         elif record.name == "asyncio" and record.levelno >= logging.WARNING:
             self.asyncio_complaints.append(record.getMessage()[:200])
+
+
+def faults_seen(stderr: str) -> Counter[str]:
+    """The faults an emulator process injected, by kind: its stderr's `fault KIND ...` lines."""
+    return Counter(line.split()[1] for line in stderr.splitlines() if line.startswith("fault "))
 
 
 def fault_spec(rate: float, delay_secs: float) -> str:

@@ -32,7 +32,7 @@ from collections import Counter
 from typing import Any
 
 import anyio
-from common import Tally, fault_spec, save
+from common import Tally, fault_spec, faults_seen, save
 
 from apify_runs_async import ApifyRuns, Retries, RunInput, RunStatus, RunSummary
 from apify_runs_async.emulator import EmulatorProcess, emulator_process
@@ -76,6 +76,7 @@ async def drive(args: argparse.Namespace) -> None:
             "retries": tally.retries,
             "lookups": lookups,
             "starts": starts,
+            "asyncio_complaints": len(tally.asyncio_complaints),
         }
         print("stats", json.dumps(counts), flush=True)
 
@@ -143,12 +144,7 @@ class Driver:
 
 async def all_runs(emulator: EmulatorProcess) -> list[RunSummary]:
     async with ApifyRuns(emulator.token, base_url=emulator.base_url, retries=RETRIES) as client:
-        runs: list[RunSummary] = []
-        while True:
-            page = await client.list_runs(ACTOR, offset=len(runs), limit=1000)
-            runs += page.items
-            if len(page.items) < 1000:
-                return runs
+        return [run async for run in client.iterate_runs(ACTOR)]
 
 
 def key_of(run: RunSummary) -> str:
@@ -176,9 +172,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         # Aborts of twins take a moment to settle; runs still going at the end are the figure.
         time.sleep(1)
         runs = asyncio.run(all_runs(emu))
-        faults = Counter(
-            line.split()[1] for line in emu.stderr().splitlines() if line.startswith("fault ")
-        )
+        faults = faults_seen(emu.stderr())
     by_key: dict[str, list[RunSummary]] = {}
     for run in runs:
         by_key.setdefault(key_of(run), []).append(run)
@@ -213,6 +207,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "retries_per_key": round(totals["retries"] / keys, 2),
         "lookups_per_key": round(totals["lookups"] / keys, 2),
         "start_posts_per_key": round(totals["starts"] / keys, 2),
+        "asyncio_complaints": totals["asyncio_complaints"],
         "faults_seen": sum(faults.values()),
         "faults_by_kind": dict(sorted(faults.items())),
         "fault_spec": spec,
@@ -249,6 +244,7 @@ def main() -> None:
         and figures["delivered_twice"] == 0
         and figures["left_running_or_ready"] == 0
         and figures["last_driver_exit_code"] == 0
+        and figures["asyncio_complaints"] == 0
     )
     sys.exit(0 if ok else 1)
 

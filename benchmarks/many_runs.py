@@ -48,11 +48,11 @@ import aiohttp
 import anyio
 import psutil
 from aiohttp import web
-from common import cpu_secs, machine, percentile, print_targets, save
+from common import cpu_secs, faults_seen, machine, percentile, print_targets, save
 from yarl import URL
 
 from apify_runs_async import ApifyRuns, Run, WebhookReceiver
-from apify_runs_async.emulator import EmulatorProcess, emulator_process
+from apify_runs_async.emulator import emulator_process
 
 STARTS_IN_FLIGHT = 64  # starts under way at once: enough to reach 400 a second
 MODES = ("long-poll", "list", "webhooks", "watch-many")
@@ -405,13 +405,6 @@ def emulator_args(args: argparse.Namespace) -> list[str]:
     return ["--faults", WEBHOOK_FAULTS, "--seed", str(args.seed)]
 
 
-def fault_counts(emulator: EmulatorProcess) -> Counter[str]:
-    """The faults the emulator injected, by kind, from its stderr's `fault KIND ...` lines."""
-    return Counter(
-        line.split()[1] for line in emulator.stderr().splitlines() if line.startswith("fault ")
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=MODES, default="long-poll", help="how ends are learnt")
@@ -451,7 +444,7 @@ def main() -> None:
         result["emulator_cpu_secs"] = round(cpu_secs(server), 1)
         result["emulator_rss_mb"] = round(server.memory_info().rss / 2**20, 1)
         if args.mode == "webhooks":
-            faults = fault_counts(emulator)
+            faults = faults_seen(emulator.stderr())
             result["emulator_webhooks_dropped"] = faults["webhook_drop"]
             result["emulator_webhooks_duplicated"] = faults["webhook_duplicate"]
             # Beyond the dropped ones, the safety net may find an end before its webhook

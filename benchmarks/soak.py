@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 import anyio
-from common import Tally, fault_spec, save
+from common import Tally, fault_spec, faults_seen, save
 
 from apify_runs_async import ApifyRuns, Retries, Run
 from apify_runs_async.emulator import EmulatorProcess, FaultKind, emulator_process
@@ -106,10 +106,6 @@ async def count_runs(emulator: EmulatorProcess) -> int:
                 pass
             await anyio.sleep(0.1)
     raise RuntimeError("could not list the runs")
-
-
-def faults_seen(stderr: str) -> Counter[str]:
-    return Counter(line.split()[1] for line in stderr.splitlines() if line.startswith("fault "))
 
 
 def main() -> None:
