@@ -37,6 +37,20 @@ def json_reply(status: int, body: Any, headers: dict[str, str] | None = None) ->
     return reply
 
 
+def body_reply(
+    status: int,
+    body: bytes,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> Reply:
+    """These very bytes, whatever they are."""
+
+    async def reply(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=status, body=body, content_type=content_type, headers=headers)
+
+    return reply
+
+
 def error_reply(status: int, error_type: str, message: str) -> Reply:
     return json_reply(status, {"error": {"type": error_type, "message": message}})
 

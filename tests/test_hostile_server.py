@@ -35,7 +35,7 @@ from apify_runs_async import (
     Timeouts,
     WrongEventLoopError,
 )
-from tests.fake_api import FakeApi, Reply, error_reply, in_turn, json_reply
+from tests.fake_api import FakeApi, Reply, body_reply, error_reply, in_turn, json_reply
 from tests.helpers import ONE_TRY, everything_about, run_body
 
 pytestmark = pytest.mark.anyio
@@ -109,15 +109,6 @@ HOSTILE_BODIES = {
 }
 
 
-def body_reply(status: int, body: bytes, headers: dict[str, str] | None = None) -> Reply:
-    async def reply(request: web.Request) -> web.StreamResponse:
-        return web.Response(
-            status=status, body=body, content_type="application/json", headers=headers
-        )
-
-    return reply
-
-
 def client(fake_api: FakeApi, **options: Any) -> ApifyRuns:
     options = {"timeouts": Timeouts(read=2), "retries": ONE_TRY, **options}
     return ApifyRuns(TOKEN, base_url=fake_api.base_url, **options)
@@ -168,7 +159,7 @@ async def test_a_bad_item_among_hostile_json_is_a_typed_error(fake_api: FakeApi)
         f"X-Apify-Pagination-{name}": value
         for name, value in (("Offset", "0"), ("Limit", "2"), ("Count", "2"), ("Total", "2"))
     }
-    fake_api.reply = body_reply(200, body, headers)
+    fake_api.reply = body_reply(200, body, headers=headers)
     async with client(fake_api) as c:
         with pytest.raises(InvalidResponseError):
             await c.list_items(RUN_ID, item_type=dict[str, int])

@@ -29,7 +29,6 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from apify_runs_async import (
     ApiError,
     ApifyError,
-    ApifyRuns,
     GeneralAccess,
     InvalidResponseError,
     PricingInfo,
@@ -38,6 +37,7 @@ from apify_runs_async import (
 )
 from apify_runs_async import _responses as responses
 from apify_runs_async import _validation as check
+from apify_runs_async._errors import register_secret
 from apify_runs_async._http import Request, Response
 from apify_runs_async._models import run_response_decoder
 from tests.helpers import everything_about
@@ -979,7 +979,7 @@ def test_a_truncated_run_is_not_valid_json(cut: int) -> None:
 HOSTILE_TOKEN = "tok/SECRET+props=91c4"
 # The forms a server may echo it in: as it is, and URL-encoded.
 TOKEN_FORMS = [HOSTILE_TOKEN, quote(HOSTILE_TOKEN, safe=""), quote_plus(HOSTILE_TOKEN)]
-ApifyRuns(HOSTILE_TOKEN)  # a client given a token: its token is kept out of every message
+register_secret(HOSTILE_TOKEN)  # as a client given it does: kept out of every message
 
 
 class _Item(msgspec.Struct):

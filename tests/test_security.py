@@ -41,6 +41,7 @@ from tests.fake_api import (
     FakeApi,
     Received,
     Reply,
+    body_reply,
     drop,
     error_reply,
     in_turn,
@@ -67,13 +68,6 @@ EXCERPT_MAX = 203  # 200 characters of the body, then "..."
 
 
 # --- Helpers -----------------------------------------------------------------------------------
-
-
-def body_reply(status: int, body: bytes, content_type: str = "application/json") -> Reply:
-    async def reply(request: web.Request) -> web.StreamResponse:
-        return web.Response(status=status, body=body, content_type=content_type)
-
-    return reply
 
 
 def sent_as(body: bytes, mode: str, content_type: str = "application/json") -> Reply:
