@@ -25,6 +25,10 @@ missing run end soon."""
 
 _RUN = run_response_examples()[0][1]["data"]
 
+RUN_ID: str = _RUN["id"]
+"""The id of the spec's example run, which `run_body()` answers with: the client checks that
+an answer is about the run it asked for."""
+
 
 def run_body(**changes: Any) -> dict[str, Any]:
     """The spec's example run response, with some fields changed (`stats` is merged)."""

@@ -32,7 +32,7 @@ from apify_runs_async import (
     UnauthorizedError,
 )
 from tests.fake_api import FakeApi, drop, error_reply, json_reply, raw_server
-from tests.helpers import FAST_RETRIES, ONE_TRY, everything_about
+from tests.helpers import FAST_RETRIES, ONE_TRY, RUN_ID, everything_about
 from tests.spec import run_response_examples
 
 TOKEN = "tok-SECRET-4f9a"
@@ -86,23 +86,23 @@ async def test_every_operation_names_its_method_and_path(
 ) -> None:
     fake_api.reply = error_reply(400, "job-finished", "Run is finished")
     cases = [
-        (fake_client.abort("HG7ML7M8z78YcAPEB"), "POST /v2/actor-runs/HG7ML7M8z78YcAPEB/abort"),
-        (fake_client.reboot("HG7ML7M8z78YcAPEB"), "POST /v2/actor-runs/HG7ML7M8z78YcAPEB/reboot"),
+        (fake_client.abort(RUN_ID), f"POST /v2/actor-runs/{RUN_ID}/abort"),
+        (fake_client.reboot(RUN_ID), f"POST /v2/actor-runs/{RUN_ID}/reboot"),
         (
-            fake_client.resurrect("HG7ML7M8z78YcAPEB"),
-            "POST /v2/actor-runs/HG7ML7M8z78YcAPEB/resurrect",
+            fake_client.resurrect(RUN_ID),
+            f"POST /v2/actor-runs/{RUN_ID}/resurrect",
         ),
         (
-            fake_client.metamorph("HG7ML7M8z78YcAPEB", target_actor_id="a~b"),
-            "POST /v2/actor-runs/HG7ML7M8z78YcAPEB/metamorph",
+            fake_client.metamorph(RUN_ID, target_actor_id="a~b"),
+            f"POST /v2/actor-runs/{RUN_ID}/metamorph",
         ),
         (
-            fake_client.update("HG7ML7M8z78YcAPEB", status_message="x"),
-            "PUT /v2/actor-runs/HG7ML7M8z78YcAPEB",
+            fake_client.update(RUN_ID, status_message="x"),
+            f"PUT /v2/actor-runs/{RUN_ID}",
         ),
-        (fake_client.delete("HG7ML7M8z78YcAPEB"), "DELETE /v2/actor-runs/HG7ML7M8z78YcAPEB"),
+        (fake_client.delete(RUN_ID), f"DELETE /v2/actor-runs/{RUN_ID}"),
         (fake_client.start_task("me~task"), "POST /v2/actor-tasks/me~task/runs"),
-        (fake_client.get("HG7ML7M8z78YcAPEB"), "GET /v2/actor-runs/HG7ML7M8z78YcAPEB"),
+        (fake_client.get(RUN_ID), f"GET /v2/actor-runs/{RUN_ID}"),
     ]
     for call, where in cases:
         with pytest.raises(BadRequestError, match=f"^{where}: 400 job-finished: Run is finished"):
@@ -116,7 +116,7 @@ async def test_an_html_page_from_a_proxy(fake_client: ApifyRuns, fake_api: FakeA
 
     fake_api.reply = reply
     with pytest.raises(ServerError, match="502 Bad Gateway") as caught:
-        await fake_client.get("HG7ML7M8z78YcAPEB")
+        await fake_client.get(RUN_ID)
     assert caught.value.status == 502 and caught.value.error_type is None
 
 
@@ -138,29 +138,27 @@ async def test_a_bad_success_body(
 
     fake_api.reply = reply
     with pytest.raises(InvalidResponseError, match=reason) as caught:
-        await fake_client.get("HG7ML7M8z78YcAPEB")
+        await fake_client.get(RUN_ID)
     assert caught.value.status == 200
     assert caught.value.excerpt == body.decode()[:200]
-    assert "GET /v2/actor-runs/HG7ML7M8z78YcAPEB" in str(caught.value)
+    assert f"GET /v2/actor-runs/{RUN_ID}" in str(caught.value)
 
 
 async def test_get_is_none_only_for_a_missing_run(
     fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     fake_api.reply = error_reply(404, "record-not-found", "Actor run was not found")
-    assert await fake_client.get("HG7ML7M8z78YcAPEB") is None
+    assert await fake_client.get(RUN_ID) is None
     # A 404 that is not the API's "no such run" (a wrong base URL, say) is an error.
     fake_api.reply = error_reply(404, "page-not-found", "Page not found")
     with pytest.raises(NotFoundError, match="page-not-found"):
-        await fake_client.get("HG7ML7M8z78YcAPEB")
+        await fake_client.get(RUN_ID)
 
 
 async def test_a_dropped_connection(fake_client: ApifyRuns, fake_api: FakeApi) -> None:
     fake_api.reply = drop
-    with pytest.raises(
-        ApifyConnectionError, match="GET /v2/actor-runs/HG7ML7M8z78YcAPEB"
-    ) as caught:
-        await fake_client.get("HG7ML7M8z78YcAPEB")
+    with pytest.raises(ApifyConnectionError, match=f"GET /v2/actor-runs/{RUN_ID}") as caught:
+        await fake_client.get(RUN_ID)
     assert isinstance(caught.value, TransportError)
 
 
@@ -175,8 +173,8 @@ async def test_a_cut_off_body(fake_client: ApifyRuns, fake_api: FakeApi) -> None
         return response
 
     fake_api.reply = reply
-    with pytest.raises(ApifyConnectionError, match="GET /v2/actor-runs/HG7ML7M8z78YcAPEB"):
-        await fake_client.get("HG7ML7M8z78YcAPEB")
+    with pytest.raises(ApifyConnectionError, match=f"GET /v2/actor-runs/{RUN_ID}"):
+        await fake_client.get(RUN_ID)
 
 
 async def test_a_slow_answer_is_a_timeout(fake_api: FakeApi) -> None:
@@ -188,10 +186,8 @@ async def test_a_slow_answer_is_a_timeout(fake_api: FakeApi) -> None:
     async with ApifyRuns(
         TOKEN, base_url=fake_api.base_url, timeouts=Timeouts(read=0.2), retries=ONE_TRY
     ) as c:
-        with pytest.raises(
-            ApifyTimeoutError, match="DELETE /v2/actor-runs/HG7ML7M8z78YcAPEB"
-        ) as caught:
-            await c.delete("HG7ML7M8z78YcAPEB")
+        with pytest.raises(ApifyTimeoutError, match=f"DELETE /v2/actor-runs/{RUN_ID}") as caught:
+            await c.delete(RUN_ID)
     assert isinstance(caught.value, TimeoutError)
 
 
@@ -205,7 +201,7 @@ async def test_a_long_poll_does_not_trip_the_read_timeout(fake_api: FakeApi) -> 
 
     fake_api.reply = reply
     async with ApifyRuns(TOKEN, base_url=fake_api.base_url, timeouts=Timeouts(read=0.3)) as c:
-        run = await c.get("HG7ML7M8z78YcAPEB", wait_for_finish=1)
+        run = await c.get(RUN_ID, wait_for_finish=1)
     assert run is not None and run.id == run_json["id"]
     assert fake_api.requests[-1].query == {"waitForFinish": "1"}
 
@@ -226,21 +222,21 @@ async def test_the_token_never_leaks(fake_api: FakeApi, caplog: pytest.LogCaptur
             with pytest.raises(ApifyError) as caught:
                 await c.start("a~b", {"x": 1})
             seen += everything_about(caught.value)
-        seen.append(repr(c.run("HG7ML7M8z78YcAPEB")))
+        seen.append(repr(c.run(RUN_ID)))
 
         async def redirect_loop(request: web.Request) -> web.Response:
-            raise web.HTTPFound("/v2/actor-runs/HG7ML7M8z78YcAPEB/key-value-store/records/OUTPUT")
+            raise web.HTTPFound(f"/v2/actor-runs/{RUN_ID}/key-value-store/records/OUTPUT")
 
         fake_api.reply = redirect_loop  # aiohttp's TooManyRedirects carries the headers
         with pytest.raises(ApifyConnectionError) as caught:
-            await c.get_record("HG7ML7M8z78YcAPEB")
+            await c.get_record(RUN_ID)
         seen += everything_about(caught.value)
     async with (
         raw_server(b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n") as url,
         ApifyRuns(TOKEN, base_url=url, retries=FAST_RETRIES) as c,
     ):
         with pytest.raises(ApifyConnectionError) as caught:
-            await c.get("HG7ML7M8z78YcAPEB")
+            await c.get(RUN_ID)
         seen += everything_about(caught.value)
     assert caplog.records, "the client should log its requests at DEBUG"
     seen.append(caplog.text)
@@ -265,8 +261,8 @@ async def test_invalid_utf8_in_a_body(
         return web.Response(status=status, body=body, content_type="application/json")
 
     fake_api.reply = reply
-    with pytest.raises(error, match="GET /v2/actor-runs/HG7ML7M8z78YcAPEB"):
-        await fake_client.get("HG7ML7M8z78YcAPEB")
+    with pytest.raises(error, match=f"GET /v2/actor-runs/{RUN_ID}"):
+        await fake_client.get(RUN_ID)
 
 
 async def test_a_redirect_is_not_followed_with_the_body_dropped(
@@ -289,7 +285,7 @@ async def test_a_record_read_follows_a_redirect(fake_client: ApifyRuns, fake_api
         raise web.HTTPFound("/signed/OUTPUT?signature=abc")
 
     fake_api.reply = reply
-    record = await fake_client.get_record("HG7ML7M8z78YcAPEB")
+    record = await fake_client.get_record(RUN_ID)
     assert record is not None
     assert record.body == b"a,b\n1,2\n"
     assert record.content_type.startswith("text/csv")
@@ -316,8 +312,8 @@ async def test_the_connect_timeout() -> None:
             retries=ONE_TRY,
         ) as client:
             started = anyio.current_time()
-            with pytest.raises(ApifyTimeoutError, match="GET /v2/actor-runs/HG7ML7M8z78YcAPEB"):
-                await client.get("HG7ML7M8z78YcAPEB")
+            with pytest.raises(ApifyTimeoutError, match=f"GET /v2/actor-runs/{RUN_ID}"):
+                await client.get(RUN_ID)
             assert anyio.current_time() - started < 2
     finally:
         for filler in fillers:

@@ -21,7 +21,7 @@ from apify_runs_async import (
     Timeouts,
 )
 from tests.fake_api import FakeApi, json_reply
-from tests.helpers import ONE_TRY, run_body, script
+from tests.helpers import ONE_TRY, RUN_ID, run_body, script
 
 pytestmark = pytest.mark.anyio
 
@@ -60,7 +60,7 @@ async def test_a_line_cut_on_a_live_run_comes_whole(fake_api: FakeApi) -> None:
 
     fake_api.reply = reply
     async with ApifyRuns("t", base_url=fake_api.base_url) as client:
-        assert [line async for line in client.stream_log("HG7ML7M8z78YcAPEB")] == [
+        assert [line async for line in client.stream_log(RUN_ID)] == [
             "one",
             "two",
             "three",
@@ -79,7 +79,7 @@ async def test_a_trickled_error_body_is_a_timeout(fake_api: FakeApi) -> None:
     timeouts = Timeouts(read=0.3)
     async with ApifyRuns("t", base_url=fake_api.base_url, timeouts=timeouts, retries=ONE_TRY) as c:
         with anyio.fail_after(3), pytest.raises(ApifyTimeoutError):
-            await c.download_record("HG7ML7M8z78YcAPEB", "OUTPUT", to=io.BytesIO())
+            await c.download_record(RUN_ID, "OUTPUT", to=io.BytesIO())
 
 
 async def test_a_huge_pagination_figure_is_an_invalid_response(fake_api: FakeApi) -> None:
@@ -92,7 +92,7 @@ async def test_a_huge_pagination_figure_is_an_invalid_response(fake_api: FakeApi
     fake_api.reply = json_reply(200, [], headers)
     async with ApifyRuns("t", base_url=fake_api.base_url, retries=ONE_TRY) as client:
         with pytest.raises(InvalidResponseError, match="X-Apify-Pagination-Total"):
-            await client.list_items("HG7ML7M8z78YcAPEB")
+            await client.list_items(RUN_ID)
 
 
 async def test_keys_that_do_not_move_on_end_in_an_error(fake_api: FakeApi) -> None:
@@ -101,7 +101,7 @@ async def test_keys_that_do_not_move_on_end_in_an_error(fake_api: FakeApi) -> No
     fast = Retries(delay=lambda tries, retry_after: 0.001)
     async with ApifyRuns("t", base_url=fake_api.base_url, retries=fast) as client:
         with anyio.fail_after(3), pytest.raises(InvalidResponseError, match="move past key"):
-            [stored async for stored in client.iterate_keys("HG7ML7M8z78YcAPEB")]
+            [stored async for stored in client.iterate_keys(RUN_ID)]
     assert len(fake_api.requests) == 2
 
 

@@ -36,13 +36,12 @@ from apify_runs_async import (
     WrongEventLoopError,
 )
 from tests.fake_api import FakeApi, Reply, body_reply, error_reply, in_turn, json_reply
-from tests.helpers import ONE_TRY, everything_about, run_body
+from tests.helpers import ONE_TRY, RUN_ID, everything_about, run_body
 
 pytestmark = pytest.mark.anyio
 
 TOKEN = "tok/SECRET+hostile=5f2a"  # its URL-encoded forms differ from it
 TOKEN_FORMS = (TOKEN, quote(TOKEN), quote(TOKEN, safe=""), quote_plus(TOKEN))
-RUN_ID = str(run_body()["data"]["id"])
 RETRIES = Retries(max_tries=3, delay=lambda tries, retry_after: 0.001)
 
 Operation = Callable[[ApifyRuns], Coroutine[Any, Any, object]]

@@ -14,7 +14,7 @@ from aiohttp import web
 from apify_runs_async import ApifyRuns, NotFoundError, Retries, Timeouts
 from apify_runs_async.emulator import ApifyEmulator, Faults
 from tests.fake_api import FakeApi, json_reply
-from tests.helpers import FAST_RETRIES, RequestCounter, run_body, script
+from tests.helpers import FAST_RETRIES, RUN_ID, RequestCounter, run_body, script
 
 pytestmark = pytest.mark.anyio
 
@@ -81,7 +81,7 @@ async def test_every_line_once_in_order_through_dropped_connections(fake_api: Fa
     fake_api.reply = reply
     fast = Retries(max_tries=3, delay=lambda tries, retry_after: 0.001)
     async with ApifyRuns("t", base_url=fake_api.base_url, retries=fast) as client:
-        lines = [line async for line in client.stream_log("HG7ML7M8z78YcAPEB")]
+        lines = [line async for line in client.stream_log(RUN_ID)]
     assert lines == log.decode().splitlines()
     assert streams == len(cut_at) + 1
 

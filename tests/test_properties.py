@@ -40,7 +40,7 @@ from apify_runs_async import _validation as check
 from apify_runs_async._errors import register_secret
 from apify_runs_async._http import Request, Response
 from apify_runs_async._models import run_response_decoder
-from tests.helpers import everything_about
+from tests.helpers import RUN_ID, everything_about
 from tests.spec import run_response_examples, spec
 
 # --- Shared strategies --------------------------------------------------------------------------
@@ -799,7 +799,7 @@ def ok_response(body: bytes) -> Response:
     return Response(200, CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"})), body)
 
 
-GET_RUN = Request("GET", "/v2/actor-runs/HG7ML7M8z78YcAPEB")
+GET_RUN = Request("GET", f"/v2/actor-runs/{RUN_ID}")
 
 
 @settings(max_examples=80, deadline=None)

@@ -14,7 +14,7 @@ from apify_runs_async import ApifyRuns, RateLimits
 from apify_runs_async._rate_limits import limited_resource
 from apify_runs_async.emulator import ApifyEmulator
 from tests.fake_api import FakeApi
-from tests.helpers import script
+from tests.helpers import RUN_ID, script
 from tests.spec import run_response_examples
 
 pytestmark = pytest.mark.anyio
@@ -67,7 +67,7 @@ def arrivals(fake_api: FakeApi) -> list[float]:
     return times
 
 
-async def _burst(client: ApifyRuns, count: int, run_id: str = "HG7ML7M8z78YcAPEB") -> float:
+async def _burst(client: ApifyRuns, count: int, run_id: str = RUN_ID) -> float:
     started = anyio.current_time()
     async with anyio.create_task_group() as group:
         for _ in range(count):
@@ -96,7 +96,7 @@ async def test_requests_to_one_run_are_paced(limited: ApifyRuns, arrivals: list[
 
 async def test_each_run_has_its_own_limit(limited: ApifyRuns, arrivals: list[float]) -> None:
     async with anyio.create_task_group() as group:
-        for run_id in ("HG7ML7M8z78YcAPEB", "r2", "r3"):
+        for run_id in (RUN_ID, "r2", "r3"):
             group.start_soon(_burst, limited, 20, run_id)
     # 20 requests to each of three runs take 0.5 s, not the 2.5 s one shared limit would.
     assert len(arrivals) == 60
@@ -155,7 +155,7 @@ async def test_a_small_global_limit_still_lets_the_first_request_go(
     limits = RateLimits(per_token_per_minute=60)  # one a second
     async with ApifyRuns("t", base_url=fake_api.base_url, rate_limits=limits) as client:
         started = anyio.current_time()
-        await client.get("HG7ML7M8z78YcAPEB")
+        await client.get(RUN_ID)
         assert anyio.current_time() - started < 0.3
         await client.get("r2")
         assert anyio.current_time() - started >= 0.9

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from apify_runs_async import ApifyRuns, RunStatus
 from tests.fake_api import FakeApi, json_reply
-from tests.helpers import SHORT_GRACE
+from tests.helpers import RUN_ID, SHORT_GRACE
 from tests.spec import run_response_examples
 
 pytestmark = pytest.mark.anyio
@@ -92,17 +92,17 @@ async def test_start_task_sends_its_options(fake_client: ApifyRuns, fake_api: Fa
 
 
 async def test_run_operations_send_their_options(fake_client: ApifyRuns, fake_api: FakeApi) -> None:
-    await fake_client.abort("HG7ML7M8z78YcAPEB", gracefully=True)
-    await fake_client.abort("HG7ML7M8z78YcAPEB")
+    await fake_client.abort(RUN_ID, gracefully=True)
+    await fake_client.abort(RUN_ID)
     await fake_client.metamorph(
-        "HG7ML7M8z78YcAPEB",
+        RUN_ID,
         target_actor_id="me/other",
         target_actor_build="0.1",
         run_input=b"x",
         content_type="text/csv",
     )
     await fake_client.resurrect(
-        "HG7ML7M8z78YcAPEB",
+        RUN_ID,
         build="latest",
         memory_mbytes=512,
         timeout_secs=10,
@@ -110,26 +110,26 @@ async def test_run_operations_send_their_options(fake_client: ApifyRuns, fake_ap
         max_total_charge_usd=0.25,
         restart_on_error=True,
     )
-    await fake_client.reboot("HG7ML7M8z78YcAPEB")
-    await fake_client.get("HG7ML7M8z78YcAPEB", wait_for_finish=2.2)
+    await fake_client.reboot(RUN_ID)
+    await fake_client.get(RUN_ID, wait_for_finish=2.2)
     sent = [(r.method, r.path, r.query) for r in fake_api.requests]
     assert sent == [
-        ("POST", "/v2/actor-runs/HG7ML7M8z78YcAPEB/abort", {"gracefully": "true"}),
-        ("POST", "/v2/actor-runs/HG7ML7M8z78YcAPEB/abort", {}),
+        ("POST", f"/v2/actor-runs/{RUN_ID}/abort", {"gracefully": "true"}),
+        ("POST", f"/v2/actor-runs/{RUN_ID}/abort", {}),
         (
             "GET",
-            "/v2/actor-runs/HG7ML7M8z78YcAPEB",
+            f"/v2/actor-runs/{RUN_ID}",
             {},
         ),  # the metamorphs before it, in case of doubt
         (
             "POST",
-            "/v2/actor-runs/HG7ML7M8z78YcAPEB/metamorph",
+            f"/v2/actor-runs/{RUN_ID}/metamorph",
             {"targetActorId": "me~other", "build": "0.1"},
         ),
-        ("GET", "/v2/actor-runs/HG7ML7M8z78YcAPEB", {}),
+        ("GET", f"/v2/actor-runs/{RUN_ID}", {}),
         (
             "POST",
-            "/v2/actor-runs/HG7ML7M8z78YcAPEB/resurrect",
+            f"/v2/actor-runs/{RUN_ID}/resurrect",
             {
                 "build": "latest",
                 "memory": "512",
@@ -139,9 +139,9 @@ async def test_run_operations_send_their_options(fake_client: ApifyRuns, fake_ap
                 "restartOnError": "true",
             },
         ),
-        ("GET", "/v2/actor-runs/HG7ML7M8z78YcAPEB", {}),
-        ("POST", "/v2/actor-runs/HG7ML7M8z78YcAPEB/reboot", {}),
-        ("GET", "/v2/actor-runs/HG7ML7M8z78YcAPEB", {"waitForFinish": "3"}),
+        ("GET", f"/v2/actor-runs/{RUN_ID}", {}),
+        ("POST", f"/v2/actor-runs/{RUN_ID}/reboot", {}),
+        ("GET", f"/v2/actor-runs/{RUN_ID}", {"waitForFinish": "3"}),
     ]
     metamorph = fake_api.requests[3]
     assert metamorph.body == b"x"
@@ -151,17 +151,14 @@ async def test_run_operations_send_their_options(fake_client: ApifyRuns, fake_ap
 async def test_update_sends_a_json_body_of_only_the_fields_given(
     fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
-    await fake_client.update(
-        "HG7ML7M8z78YcAPEB", status_message="Done", is_status_message_terminal=True
-    )
-    await fake_client.update("HG7ML7M8z78YcAPEB", general_access="RESTRICTED")
+    await fake_client.update(RUN_ID, status_message="Done", is_status_message_terminal=True)
+    await fake_client.update(RUN_ID, general_access="RESTRICTED")
     assert [json.loads(r.body) for r in fake_api.requests] == [
         {"statusMessage": "Done", "isStatusMessageTerminal": True},
         {"generalAccess": "RESTRICTED"},
     ]
     assert all(
-        r.method == "PUT" and r.path == "/v2/actor-runs/HG7ML7M8z78YcAPEB"
-        for r in fake_api.requests
+        r.method == "PUT" and r.path == f"/v2/actor-runs/{RUN_ID}" for r in fake_api.requests
     )
     assert all(r.headers["Content-Type"] == "application/json" for r in fake_api.requests)
 
@@ -180,7 +177,7 @@ async def test_wait_for_finish_waits_out_the_404_after_a_start(
         return next(answers)
 
     fake_api.reply = reply
-    run = await fake_client.wait_for_finish("HG7ML7M8z78YcAPEB")
+    run = await fake_client.wait_for_finish(RUN_ID)
     assert run is not None and run.status == RunStatus.ABORTED
     assert len(fake_api.requests) == 3
 
@@ -194,7 +191,7 @@ async def test_wait_for_finish_gives_up_on_a_lasting_404(
     fake_api.reply = reply
     grace = SHORT_GRACE.not_found_grace_secs
     started = anyio.current_time()
-    assert await fake_client.wait_for_finish("HG7ML7M8z78YcAPEB", retries=SHORT_GRACE) is None
+    assert await fake_client.wait_for_finish(RUN_ID, retries=SHORT_GRACE) is None
     assert grace <= anyio.current_time() - started < grace + 2
 
 
@@ -208,7 +205,7 @@ async def test_wait_for_finish_keeps_to_a_fractional_wait(fake_api: FakeApi) -> 
     fake_api.reply = reply
     async with ApifyRuns("t", base_url=fake_api.base_url) as client:
         started = anyio.current_time()
-        run = await client.wait_for_finish("HG7ML7M8z78YcAPEB", wait_secs=1.4)
+        run = await client.wait_for_finish(RUN_ID, wait_secs=1.4)
         took = anyio.current_time() - started
     assert run is not None and run.status == RunStatus.RUNNING
     assert 1.4 <= took < 1.9

@@ -39,7 +39,7 @@ from apify_runs_async import (
     UncertainOutcomeError,
 )
 from tests.fake_api import FakeApi, Reply, drop, error_reply, in_turn, json_reply
-from tests.helpers import FAST_RETRIES, ONE_TRY, run_body
+from tests.helpers import FAST_RETRIES, ONE_TRY, RUN_ID, run_body
 from tests.spec import run_response_examples
 
 pytestmark = [pytest.mark.anyio, pytest.mark.client_options(retries=FAST_RETRIES)]
@@ -95,14 +95,14 @@ async def test_passing_failures_are_retried(
     fake_client: ApifyRuns, fake_api: FakeApi, status: int
 ) -> None:
     fake_api.reply = in_turn(error_reply(status, "some-type", "passing"), OK)
-    run = await fake_client.get("HG7ML7M8z78YcAPEB")
+    run = await fake_client.get(RUN_ID)
     assert run is not None and run.id == RUN["id"]
-    assert sent(fake_api) == ["GET /v2/actor-runs/HG7ML7M8z78YcAPEB"] * 2
+    assert sent(fake_api) == [f"GET /v2/actor-runs/{RUN_ID}"] * 2
 
 
 async def test_a_dropped_connection_is_retried(fake_client: ApifyRuns, fake_api: FakeApi) -> None:
     fake_api.reply = in_turn(drop, drop, OK)
-    assert await fake_client.get("HG7ML7M8z78YcAPEB") is not None
+    assert await fake_client.get(RUN_ID) is not None
     assert len(fake_api.requests) == 3
 
 
@@ -121,7 +121,7 @@ async def test_other_client_errors_are_never_retried(
 ) -> None:
     fake_api.reply = in_turn(error_reply(status, "some-type", "final"), OK)
     with pytest.raises(error, match="final"):
-        await fake_client.update("HG7ML7M8z78YcAPEB", status_message="x")
+        await fake_client.update(RUN_ID, status_message="x")
     assert len(fake_api.requests) == 1
 
 
@@ -129,8 +129,8 @@ async def test_it_gives_up_after_max_tries(fake_api: FakeApi) -> None:
     fake_api.reply = UNAVAILABLE
     retries = Retries(max_tries=3, delay=lambda tries, retry_after: 0.001)
     async with ApifyRuns("t", base_url=fake_api.base_url, retries=retries) as client:
-        with pytest.raises(ServerError, match="GET /v2/actor-runs/HG7ML7M8z78YcAPEB: 503"):
-            await client.get("HG7ML7M8z78YcAPEB")
+        with pytest.raises(ServerError, match=f"GET /v2/actor-runs/{RUN_ID}: 503"):
+            await client.get(RUN_ID)
     assert len(fake_api.requests) == 3
 
 
@@ -138,8 +138,8 @@ async def test_retries_per_call_override_the_clients(fake_api: FakeApi) -> None:
     fake_api.reply = in_turn(UNAVAILABLE, UNAVAILABLE, OK)
     async with ApifyRuns("t", base_url=fake_api.base_url, retries=ONE_TRY) as client:
         with pytest.raises(ServerError):
-            await client.get("HG7ML7M8z78YcAPEB")
-        assert await client.get("HG7ML7M8z78YcAPEB", retries=FAST_RETRIES) is not None
+            await client.get(RUN_ID)
+        assert await client.get(RUN_ID, retries=FAST_RETRIES) is not None
     assert len(fake_api.requests) == 3
 
 
@@ -155,11 +155,11 @@ async def test_safe_operations_retry_freely(
 
     fake_api.reply = in_turn(drop, UNAVAILABLE, answer)
     calls: dict[str, Callable[[], Awaitable[object]]] = {
-        "get": lambda: fake_client.get("HG7ML7M8z78YcAPEB"),
-        "update": lambda: fake_client.update("HG7ML7M8z78YcAPEB", status_message="x"),
-        "abort": lambda: fake_client.abort("HG7ML7M8z78YcAPEB"),
-        "delete": lambda: fake_client.delete("HG7ML7M8z78YcAPEB"),
-        "get_record": lambda: fake_client.get_record("HG7ML7M8z78YcAPEB"),
+        "get": lambda: fake_client.get(RUN_ID),
+        "update": lambda: fake_client.update(RUN_ID, status_message="x"),
+        "abort": lambda: fake_client.abort(RUN_ID),
+        "delete": lambda: fake_client.delete(RUN_ID),
+        "get_record": lambda: fake_client.get_record(RUN_ID),
     }
     await calls[operation]()
     assert len(fake_api.requests) == 3
@@ -192,7 +192,7 @@ async def test_retry_after_reaches_the_delay_in_seconds(fake_api: FakeApi) -> No
         return 0.001
 
     async with ApifyRuns("t", base_url=fake_api.base_url, retries=Retries(delay=delay)) as c:
-        await c.get("HG7ML7M8z78YcAPEB")
+        await c.get(RUN_ID)
     assert asked[0] == 2.0
     assert asked[1] is not None and 1.0 < asked[1] <= 3.0  # an HTTP date, a second granular
     assert asked[2:] == [None, None]  # unreadable, and absent
@@ -203,7 +203,7 @@ async def test_retry_after_is_waited_out(fake_api: FakeApi) -> None:
     fake_api.reply = in_turn(limited, OK)
     async with ApifyRuns("t", base_url=fake_api.base_url) as client:
         started = anyio.current_time()
-        await client.get("HG7ML7M8z78YcAPEB")
+        await client.get(RUN_ID)
         assert anyio.current_time() - started >= 1.0
 
 
@@ -213,7 +213,7 @@ async def test_retry_after_is_capped(fake_api: FakeApi) -> None:
     retries = Retries(max_retry_after_secs=0.2)
     async with ApifyRuns("t", base_url=fake_api.base_url, retries=retries) as client:
         started = anyio.current_time()
-        await client.get("HG7ML7M8z78YcAPEB")
+        await client.get(RUN_ID)
         assert 0.2 <= anyio.current_time() - started < 2.0
 
 
@@ -225,7 +225,7 @@ async def test_waits_grow_exponentially_with_full_jitter(
     retries = Retries(max_tries=6, first_delay_secs=0.01, max_delay_secs=0.04)
     async with ApifyRuns("t", base_url=fake_api.base_url, retries=retries) as client:
         with pytest.raises(ServerError):
-            await client.get("HG7ML7M8z78YcAPEB")
+            await client.get(RUN_ID)
     waits = [float(m[1]) for m in re.finditer(r"try \d+ in ([\d.]+) s", caplog.text)]
     ceilings = [0.01, 0.02, 0.04, 0.04, 0.04]
     assert len(waits) == len(ceilings)
@@ -240,7 +240,7 @@ async def test_delete_counts_a_404_after_a_dropped_try_as_done(
     fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     fake_api.reply = in_turn(drop, error_reply(404, "record-not-found", "no such run"))
-    await fake_client.delete("HG7ML7M8z78YcAPEB")
+    await fake_client.delete(RUN_ID)
     assert len(fake_api.requests) == 2
 
 
@@ -253,7 +253,7 @@ async def test_delete_of_a_missing_run_still_fails(
         error_reply(404, "record-not-found", "no such run"),
     )
     with pytest.raises(NotFoundError):
-        await fake_client.delete("HG7ML7M8z78YcAPEB")
+        await fake_client.delete(RUN_ID)
     assert len(fake_api.requests) == 2
 
 
@@ -265,12 +265,12 @@ async def test_abort_after_a_dropped_try_returns_the_aborted_run(
         error_reply(400, "job-finished", "Cannot abort the run: it has already finished."),
         json_reply(200, run_body(status="ABORTED")),
     )
-    run = await fake_client.abort("HG7ML7M8z78YcAPEB")
+    run = await fake_client.abort(RUN_ID)
     assert run.status == RunStatus.ABORTED
     assert sent(fake_api) == [
-        "POST /v2/actor-runs/HG7ML7M8z78YcAPEB/abort",
-        "POST /v2/actor-runs/HG7ML7M8z78YcAPEB/abort",
-        "GET /v2/actor-runs/HG7ML7M8z78YcAPEB",
+        f"POST /v2/actor-runs/{RUN_ID}/abort",
+        f"POST /v2/actor-runs/{RUN_ID}/abort",
+        f"GET /v2/actor-runs/{RUN_ID}",
     ]
 
 
@@ -283,7 +283,7 @@ async def test_abort_of_a_run_that_succeeded_meanwhile_still_fails(
         json_reply(200, run_body(status="SUCCEEDED")),
     )
     with pytest.raises(BadRequestError, match="job-finished"):
-        await fake_client.abort("HG7ML7M8z78YcAPEB")
+        await fake_client.abort(RUN_ID)
 
 
 # --- Start: found by its nonce, never sent twice blindly ---------------------------------------
@@ -411,12 +411,12 @@ async def test_a_lost_metamorph_is_adopted(fake_client: ApifyRuns, fake_api: Fak
         drop,
         json_reply(200, run_body(status="RUNNING", metamorphs=[morphed])),
     )
-    run = await fake_client.metamorph("HG7ML7M8z78YcAPEB", target_actor_id="me~other")
+    run = await fake_client.metamorph(RUN_ID, target_actor_id="me~other")
     assert run.metamorphs is not None and len(run.metamorphs) == 1
     assert sent(fake_api) == [
-        "GET /v2/actor-runs/HG7ML7M8z78YcAPEB",
-        "POST /v2/actor-runs/HG7ML7M8z78YcAPEB/metamorph",
-        "GET /v2/actor-runs/HG7ML7M8z78YcAPEB",
+        f"GET /v2/actor-runs/{RUN_ID}",
+        f"POST /v2/actor-runs/{RUN_ID}/metamorph",
+        f"GET /v2/actor-runs/{RUN_ID}",
     ]
 
 
@@ -426,13 +426,13 @@ async def test_a_reboot_that_left_no_trace_is_sent_again(
     running = json_reply(200, run_body(status="RUNNING", stats={"rebootCount": 2}))
     rebooted = json_reply(200, run_body(status="RUNNING", stats={"rebootCount": 3}))
     fake_api.reply = in_turn(running, UNAVAILABLE, running, rebooted)
-    run = await fake_client.reboot("HG7ML7M8z78YcAPEB")
+    run = await fake_client.reboot(RUN_ID)
     assert run.stats.reboot_count == 3
     assert sent(fake_api) == [
-        "GET /v2/actor-runs/HG7ML7M8z78YcAPEB",
-        "POST /v2/actor-runs/HG7ML7M8z78YcAPEB/reboot",
-        "GET /v2/actor-runs/HG7ML7M8z78YcAPEB",
-        "POST /v2/actor-runs/HG7ML7M8z78YcAPEB/reboot",
+        f"GET /v2/actor-runs/{RUN_ID}",
+        f"POST /v2/actor-runs/{RUN_ID}/reboot",
+        f"GET /v2/actor-runs/{RUN_ID}",
+        f"POST /v2/actor-runs/{RUN_ID}/reboot",
     ]
 
 
@@ -445,7 +445,7 @@ async def test_a_resurrect_done_twice_meanwhile_is_uncertain(
         json_reply(200, run_body(status="RUNNING", stats={"resurrectCount": 3})),
     )
     with pytest.raises(UncertainOutcomeError, match="done 2 times") as caught:
-        await fake_client.resurrect("HG7ML7M8z78YcAPEB")
+        await fake_client.resurrect(RUN_ID)
     assert caught.value.run is not None and caught.value.run.stats.resurrect_count == 3
     assert [r.method for r in fake_api.requests].count("POST") == 1
 
@@ -454,9 +454,9 @@ async def test_a_change_to_a_missing_run_is_not_found_before_any_post(
     fake_client: ApifyRuns, fake_api: FakeApi
 ) -> None:
     fake_api.reply = error_reply(404, "record-not-found", "no such run")
-    with pytest.raises(NotFoundError, match="POST /v2/actor-runs/HG7ML7M8z78YcAPEB/reboot"):
-        await fake_client.reboot("HG7ML7M8z78YcAPEB")
-    assert sent(fake_api) == ["GET /v2/actor-runs/HG7ML7M8z78YcAPEB"]
+    with pytest.raises(NotFoundError, match=f"POST /v2/actor-runs/{RUN_ID}/reboot"):
+        await fake_client.reboot(RUN_ID)
+    assert sent(fake_api) == [f"GET /v2/actor-runs/{RUN_ID}"]
 
 
 # --- The overall deadline ---------------------------------------------------------------------
@@ -478,9 +478,9 @@ async def test_the_total_timeout_bounds_a_call_with_its_retries(fake_api: FakeAp
     ) as client:
         started = anyio.current_time()
         with pytest.raises(
-            ApifyTimeoutError, match=r"GET /v2/actor-runs/HG7ML7M8z78YcAPEB: no answer within 0.5 s"
+            ApifyTimeoutError, match=rf"GET /v2/actor-runs/{RUN_ID}: no answer within 0.5 s"
         ):
-            await client.get("HG7ML7M8z78YcAPEB")
+            await client.get(RUN_ID)
         assert anyio.current_time() - started < 1.5
     assert 2 <= len(fake_api.requests) < 20
 
@@ -488,7 +488,7 @@ async def test_the_total_timeout_bounds_a_call_with_its_retries(fake_api: FakeAp
 async def test_the_total_timeout_is_stretched_by_a_long_poll(fake_api: FakeApi) -> None:
     fake_api.reply = _slow(0.8)
     async with ApifyRuns("t", base_url=fake_api.base_url, timeouts=Timeouts(total=0.5)) as client:
-        assert await client.get("HG7ML7M8z78YcAPEB", wait_for_finish=1) is not None
+        assert await client.get(RUN_ID, wait_for_finish=1) is not None
 
 
 async def test_a_start_out_of_time_in_doubt_is_uncertain(fake_api: FakeApi) -> None:
@@ -508,11 +508,11 @@ async def test_the_total_timeout_composes_with_fail_after(fake_api: FakeApi) -> 
         # The caller's deadline is later: the client's own ends the call, as its own error.
         with anyio.fail_after(5):
             with pytest.raises(ApifyTimeoutError):
-                await client.get("HG7ML7M8z78YcAPEB")
+                await client.get(RUN_ID)
         # The caller's deadline is sooner: it wins, as anyio's plain TimeoutError.
         with pytest.raises(TimeoutError) as caught:
             with anyio.fail_after(0.1):
-                await client.get("HG7ML7M8z78YcAPEB", retries=ONE_TRY)
+                await client.get(RUN_ID, retries=ONE_TRY)
         assert not isinstance(caught.value, ApifyTimeoutError)
 
 
@@ -522,7 +522,7 @@ async def test_rate_limit_errors_carry_retry_after(fake_api: FakeApi) -> None:
     )
     async with ApifyRuns("t", base_url=fake_api.base_url, retries=ONE_TRY) as client:
         with pytest.raises(RateLimitError) as caught:
-            await client.get("HG7ML7M8z78YcAPEB")
+            await client.get(RUN_ID)
     assert caught.value.retry_after == 7.0
 
 
@@ -602,7 +602,7 @@ async def test_an_unreadable_retry_after_is_ignored(fake_api: FakeApi, value: st
     fake_api.reply = limited
     async with ApifyRuns("t", base_url=fake_api.base_url, retries=ONE_TRY) as client:
         with pytest.raises(RateLimitError) as caught:
-            await client.get("HG7ML7M8z78YcAPEB")
+            await client.get(RUN_ID)
     assert caught.value.retry_after is None
 
 
@@ -612,7 +612,7 @@ async def test_a_404_that_is_not_the_apis_after_a_dropped_delete_still_fails(
     # A proxy's 404 page says nothing about the run.
     fake_api.reply = in_turn(drop, error_reply(404, "page-not-found", "no such page"))
     with pytest.raises(NotFoundError, match="page-not-found"):
-        await fake_client.delete("HG7ML7M8z78YcAPEB")
+        await fake_client.delete(RUN_ID)
 
 
 async def test_a_lookup_answered_slowly_still_looks_back_to_the_first_try(

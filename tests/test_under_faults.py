@@ -17,7 +17,7 @@ import pytest
 from apify_runs_async import ApifyRuns, NotFoundError, Retries, Run, RunStatus, Timeouts
 from apify_runs_async.emulator import ApifyEmulator, FaultKind, Faults
 from tests.fake_api import FakeApi, error_reply, in_turn, json_reply
-from tests.helpers import FAST_RETRIES, run_body, script
+from tests.helpers import FAST_RETRIES, RUN_ID, run_body, script
 
 pytestmark = [pytest.mark.anyio, pytest.mark.client_options(retries=FAST_RETRIES)]
 
@@ -263,7 +263,7 @@ async def test_a_run_that_disappears_ends_the_watch(fake_api: FakeApi) -> None:
     retries = dataclasses.replace(FAST_RETRIES, not_found_grace_secs=0.5)
     async with ApifyRuns("t", base_url=fake_api.base_url, retries=retries) as client:
         seen: list[Run] = []
-        with pytest.raises(NotFoundError, match="GET /v2/actor-runs/HG7ML7M8z78YcAPEB"):
-            async for run in client.watch("HG7ML7M8z78YcAPEB", poll_interval=1):
+        with pytest.raises(NotFoundError, match=f"GET /v2/actor-runs/{RUN_ID}"):
+            async for run in client.watch(RUN_ID, poll_interval=1):
                 seen.append(run)
     assert [run.status for run in seen] == [RunStatus.RUNNING]

@@ -17,7 +17,7 @@ from aiohttp import web
 from apify_runs_async import ApifyRuns, NotFoundError, RunStatus, is_terminal
 from apify_runs_async.emulator import EmulatorProcess
 from tests.fake_api import FakeApi, in_turn, json_reply
-from tests.helpers import SHORT_GRACE, RequestCounter, run_body, script
+from tests.helpers import RUN_ID, SHORT_GRACE, RequestCounter, run_body, script
 from tests.spec import run_response_examples
 
 pytestmark = pytest.mark.anyio
@@ -156,7 +156,7 @@ async def test_watch_paces_itself_when_the_server_does_not_hold(fake_api: FakeAp
     fake_api.reply = reply
     async with ApifyRuns("t", base_url=fake_api.base_url) as client:
         with anyio.move_on_after(1.5):
-            async for _ in client.watch("HG7ML7M8z78YcAPEB", poll_interval=1):
+            async for _ in client.watch(RUN_ID, poll_interval=1):
                 pass
     assert 2 <= len(fake_api.requests) <= 4
     assert [r.query.get("waitForFinish") for r in fake_api.requests[:2]] == [None, "1"]
@@ -173,7 +173,7 @@ async def test_watch_tolerates_the_brief_404_after_a_start(fake_api: FakeApi) ->
 
     fake_api.reply = reply
     async with ApifyRuns("t", base_url=fake_api.base_url) as client:
-        statuses = [s.status async for s in client.watch("HG7ML7M8z78YcAPEB")]
+        statuses = [s.status async for s in client.watch(RUN_ID)]
         assert statuses == [RunStatus.SUCCEEDED]
 
 
@@ -190,7 +190,7 @@ async def test_an_unknown_status_ends_watch_once_the_run_has_finished(
     fake_api.reply = reply
     async with ApifyRuns("t", base_url=fake_api.base_url) as client:
         with anyio.fail_after(10):
-            statuses = [s.status async for s in client.watch("HG7ML7M8z78YcAPEB", poll_interval=1)]
+            statuses = [s.status async for s in client.watch(RUN_ID, poll_interval=1)]
     assert statuses == [RunStatus.RUNNING, "PAUSED", "ARCHIVED"]
 
 
@@ -205,9 +205,9 @@ async def test_watch_yields_a_run_seen_again_unchanged_only_once(
     done = json_reply(200, run_body(status="SUCCEEDED", statusMessage="Done"))
     fake_api.reply = in_turn(crawling, crawling, done)
     if start_from == "id":
-        snapshots = fake_client.watch("HG7ML7M8z78YcAPEB", poll_interval=1)
+        snapshots = fake_client.watch(RUN_ID, poll_interval=1)
     else:
-        known = await fake_client.get("HG7ML7M8z78YcAPEB")
+        known = await fake_client.get(RUN_ID)
         assert known is not None
         snapshots = fake_client.watch(known, poll_interval=1)
     seen = [(run.status, run.status_message) async for run in snapshots]
