@@ -362,7 +362,10 @@ def _log_chunk(lines: list[str], *, raw: bool) -> bytes:
 
 
 def _dataset(request: web.Request) -> Dataset:
-    dataset_id = request.match_info["datasetId"]
+    """The dataset a path names: by its id, or as the default dataset of a run."""
+    dataset_id = request.match_info.get("datasetId")
+    if dataset_id is None:
+        return _locate(request).dataset
     dataset = _platform(request).runs.dataset(dataset_id)
     if dataset is None:
         raise not_found(f"Dataset '{dataset_id}' was not found.")
@@ -375,14 +378,6 @@ async def get_dataset(request: web.Request) -> web.Response:
 
 async def get_dataset_items(request: web.Request) -> web.Response:
     return items_response(request, _dataset(request))
-
-
-async def get_run_dataset(request: web.Request) -> web.Response:
-    return dataset_response(request, _locate(request).dataset)
-
-
-async def get_run_dataset_items(request: web.Request) -> web.Response:
-    return items_response(request, _locate(request).dataset)
 
 
 async def get_log(request: web.Request) -> web.StreamResponse:
@@ -437,9 +432,7 @@ _ENDPOINTS: dict[Handler, Endpoint] = {
     list_keys: Endpoint.KEYS,
     get_log: Endpoint.LOG,
     get_dataset: Endpoint.DATASET,
-    get_run_dataset: Endpoint.DATASET,
     get_dataset_items: Endpoint.ITEMS,
-    get_run_dataset_items: Endpoint.ITEMS,
 }
 
 
@@ -460,8 +453,8 @@ def _add_run_operations(router: web.UrlDispatcher, base: str) -> None:
     router.add_get(f"{base}/key-value-store", get_store)
     router.add_get(f"{base}/key-value-store/keys", list_keys)
     router.add_get(f"{base}/key-value-store/records/{{key}}", get_record)
-    router.add_get(f"{base}/dataset", get_run_dataset)
-    router.add_get(f"{base}/dataset/items", get_run_dataset_items)
+    router.add_get(f"{base}/dataset", get_dataset)
+    router.add_get(f"{base}/dataset/items", get_dataset_items)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
