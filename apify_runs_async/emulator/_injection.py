@@ -97,6 +97,27 @@ async def end_stream(request: web.Request, response: web.StreamResponse) -> None
     await response.write_eof()
 
 
+class _Draws:
+    """A generator of faults, and how many it has given."""
+
+    __slots__ = ("_rng", "count")
+
+    def __init__(self, seed: int | str | None) -> None:
+        self._rng = random.Random(seed)
+        self.count = 0
+
+    def draw(
+        self, choose: Callable[[float], FaultKind | None], max_faults: int | None
+    ) -> FaultKind | None:
+        """A fault `choose` picks for the next draw, if any, while under `max_faults`."""
+        if max_faults is not None and self.count >= max_faults:
+            return None
+        kind = choose(self._rng.random())
+        if kind is not None:
+            self.count += 1
+        return kind
+
+
 class FaultInjector:
     """The faults of one emulator: the current `Faults`, its generator, and what was injected.
 
@@ -109,10 +130,7 @@ class FaultInjector:
         self._endpoint_of = endpoint_of
         self._injected: list[InjectedFault] = []
         self._faults: Faults | None = None
-        self._rng = random.Random()
-        self._count = 0
-        self._webhook_rng = random.Random()
-        self._webhook_count = 0
+        self._requests = self._webhooks = _Draws(None)
         self.faults = faults
 
     @property
@@ -126,11 +144,9 @@ class FaultInjector:
             raise TypeError(f"faults must be a Faults or None, got {type(faults).__name__}")
         self._faults = faults
         seed = None if faults is None else faults.seed
-        self._rng = random.Random(seed)
-        self._count = 0
+        self._requests = _Draws(seed)
         # Its own generator: deliveries and requests interleave differently on each run.
-        self._webhook_rng = random.Random(None if seed is None else f"webhooks-{seed}")
-        self._webhook_count = 0
+        self._webhooks = _Draws(None if seed is None else f"webhooks-{seed}")
 
     @property
     def injected(self) -> Sequence[InjectedFault]:
@@ -142,19 +158,14 @@ class FaultInjector:
         faults = self._faults
         if faults is None:
             return None
-        if faults.max_faults is not None and self._count >= faults.max_faults:
-            return None
         endpoint = self._endpoint_of(request)
         if endpoint is None or not faults.applies_to(endpoint):
             return None
-        kind = faults.choose(self._rng.random())
+        kind = self._requests.draw(faults.choose, faults.max_faults)
         if kind is None:
             return None
-        self._count += 1
         # The path only, never the query string: it may carry the token.
-        path = request.rel_url.raw_path
-        self._injected.append(InjectedFault(kind, endpoint, request.method, path))
-        _LOG.info("fault %s %s %s %s", kind.value, endpoint, request.method, path)
+        self._record(kind, endpoint, request.method, request.rel_url.raw_path)
         return kind, faults
 
     def decide_webhook(self, url: str) -> tuple[FaultKind, Faults] | None:
@@ -163,17 +174,16 @@ class FaultInjector:
         faults = self._faults
         if faults is None or not any(rate for _, rate in faults.webhook_rates):
             return None
-        if faults.max_faults is not None and self._webhook_count >= faults.max_faults:
-            return None
-        kind = faults.choose_webhook(self._webhook_rng.random())
+        kind = self._webhooks.draw(faults.choose_webhook, faults.max_faults)
         if kind is None:
             return None
-        self._webhook_count += 1
         # The path only: a receiver's query string may carry a secret of its own.
-        path = URL(url).raw_path
-        self._injected.append(InjectedFault(kind, WEBHOOK_ENDPOINT, "POST", path))
-        _LOG.info("fault %s %s POST %s", kind.value, WEBHOOK_ENDPOINT, path)
+        self._record(kind, WEBHOOK_ENDPOINT, "POST", URL(url).raw_path)
         return kind, faults
+
+    def _record(self, kind: FaultKind, endpoint: str, method: str, path: str) -> None:
+        self._injected.append(InjectedFault(kind, endpoint, method, path))
+        _LOG.info("fault %s %s %s %s", kind.value, endpoint, method, path)
 
     def middleware(self) -> Middleware:
         @web.middleware
