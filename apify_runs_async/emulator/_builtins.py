@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._context import ActorContext
+from ._faults import is_whole
 
 HELLO_WORLD = "apify~hello-world"
 SCRIPTED = "emulator~scripted"
@@ -101,10 +102,6 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
 
 
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
 def _parse_items(where: str, source: dict[str, Any]) -> _Items:
     push = source.get("pushItems", [])
     if not isinstance(push, list) or not all(isinstance(item, dict) for item in push):
@@ -115,7 +112,7 @@ def _parse_items(where: str, source: dict[str, Any]) -> _Items:
     if not isinstance(spec, dict):
         raise ScriptError(f"Invalid input: {where}generateItems must be an object")
     count, size, seed = spec.get("count", 0), spec.get("bytes", 100), spec.get("seed", 0)
-    if not (_whole(count) and _whole(size) and isinstance(seed, int)):
+    if not (is_whole(count, minimum=0) and is_whole(size, minimum=0) and isinstance(seed, int)):
         raise ScriptError(
             f"Invalid input: {where}generateItems needs whole numbers count, bytes and seed"
         )
@@ -142,7 +139,7 @@ def parse_script(script_input: Any) -> _Script:
         if message is not None and not isinstance(message, str):
             raise ScriptError(f"Invalid input: steps[{index}].statusMessage must be a string")
         log_lines = step.get("logLines", 0)
-        if not _whole(log_lines):
+        if not is_whole(log_lines, minimum=0):
             raise ScriptError(f"Invalid input: steps[{index}].logLines must be a whole number")
         items = _parse_items(f"steps[{index}].", step)
         steps.append(_Step(float(sleep_secs), message, items, log_lines))

@@ -158,17 +158,14 @@ class Faults:
                 raise ValueError(
                     f"the fault rates sum to {total:g}, more than 1 ({what} gets at most one fault)"
                 )
-        for name in ("delay_secs", "webhook_delay_secs"):
-            secs = getattr(self, name)
-            if not isinstance(secs, int | float) or not (math.isfinite(secs) and secs >= 0):
-                raise ValueError(f"{name} must be a number of seconds >= 0, got {secs!r}")
-        if not _is_whole(self.retry_after_secs, minimum=0):
+        check_seconds(self, "delay_secs", "webhook_delay_secs")
+        if not is_whole(self.retry_after_secs, minimum=0):
             raise ValueError(
                 f"retry_after_secs must be whole seconds >= 0, got {self.retry_after_secs!r}"
             )
-        if self.seed is not None and not _is_whole(self.seed, minimum=None):
+        if self.seed is not None and not is_whole(self.seed, minimum=None):
             raise ValueError(f"seed must be an integer or None, got {self.seed!r}")
-        if self.max_faults is not None and not _is_whole(self.max_faults, minimum=0):
+        if self.max_faults is not None and not is_whole(self.max_faults, minimum=0):
             raise ValueError(f"max_faults must be an integer >= 0 or None, got {self.max_faults!r}")
         if self.endpoints is not None:
             object.__setattr__(self, "endpoints", _endpoints(self.endpoints))
@@ -263,10 +260,19 @@ def _number(text: str, what: str) -> float:
         raise ValueError(f"{what} is not a number: {text.strip()!r}") from None
 
 
-def _is_whole(value: object, *, minimum: int | None) -> bool:
+def is_whole(value: object, *, minimum: int | None) -> bool:
+    """An int (not a bool) of at least `minimum`, if given."""
     if isinstance(value, bool) or not isinstance(value, int):
         return False
     return minimum is None or value >= minimum
+
+
+def check_seconds(settings: object, *names: str) -> None:
+    """Each of these attributes must be a finite number of seconds >= 0."""
+    for name in names:
+        secs = getattr(settings, name)
+        if not isinstance(secs, int | float) or not (math.isfinite(secs) and secs >= 0):
+            raise ValueError(f"{name} must be a number of seconds >= 0, got {secs!r}")
 
 
 def _endpoints(names: Iterable[str]) -> frozenset[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from ._faults import FaultKind
+from ._faults import FaultKind, check_seconds, is_whole
 from ._ids import new_id
 from ._injection import FaultInjector
 from ._shapes import run_data
@@ -48,14 +47,9 @@ class WebhookRetries:
     timeout_secs: float = 30.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
+        if not is_whole(self.max_retries, minimum=0):
             raise ValueError(f"max_retries must be an integer >= 0, got {self.max_retries!r}")
-        if self.max_retries < 0:
-            raise ValueError(f"max_retries must be an integer >= 0, got {self.max_retries!r}")
-        for name in ("first_wait_secs", "timeout_secs"):
-            secs = getattr(self, name)
-            if not isinstance(secs, int | float) or not (math.isfinite(secs) and secs >= 0):
-                raise ValueError(f"{name} must be a number of seconds >= 0, got {secs!r}")
+        check_seconds(self, "first_wait_secs", "timeout_secs")
 
     def wait_secs(self, retry: int) -> float:
         """How long before retry number `retry` (from 1)."""
