@@ -174,6 +174,7 @@ class ApifyRuns(RunOutputs, RunLists):
                 async with anyio.create_task_group() as group:
                     for runs in list(self._callers):
                         group.start_soon(runs.stop_all, self._send)
+        # Looked at again after each wait: an aclose() in another task may have closed it.
         if self._state is _State.OPEN:
             self._send.transport.close()
         if self._state is _State.OPEN and self._owns_session and self._session is not None:
