@@ -9,7 +9,8 @@ from typing import Any
 
 import aiohttp
 
-from apify_runs_async import Retries
+from apify_runs_async import Retries, RunStatus
+from apify_runs_async.emulator import FaultKind
 from tests.spec import run_response_examples
 
 FAST_RETRIES = Retries(delay=lambda tries, retry_after: 0.001)
@@ -17,6 +18,15 @@ FAST_RETRIES = Retries(delay=lambda tries, retry_after: 0.001)
 
 ONE_TRY = Retries(max_tries=1)
 """No retries: for tests about how a single failure reads."""
+
+SCRIPTED = "emulator~scripted"
+"""The emulator's Actor that follows the script of its input (see `script`)."""
+
+STOPPED = {RunStatus.ABORTING, RunStatus.ABORTED}
+"""The statuses of a run that was aborted."""
+
+REQUEST_FAULT_KINDS = [kind.value for kind in FaultKind if not kind.is_webhook]
+"""The fault kinds the emulator injects into requests (not into webhook dispatches)."""
 
 SHORT_GRACE = Retries(not_found_grace_secs=0.5)
 """A run still missing after 0.5 s, not the default 3 s, is taken not to exist: tests of a
@@ -74,6 +84,10 @@ def script(
     if exit_code is not None:
         scripted["exitCode"] = exit_code
     return scripted
+
+
+LONG = script("working", step_secs=30)
+"""A run that stays RUNNING for the whole test."""
 
 
 class RequestCounter:

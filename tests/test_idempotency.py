@@ -11,15 +11,11 @@ import pytest
 
 from apify_runs_async import ApifyRuns, Retries, RunStatus, RunSummary
 from apify_runs_async.emulator import ApifyEmulator, FaultKind, Faults
-from tests.helpers import RequestCounter, script
+from tests.helpers import LONG, REQUEST_FAULT_KINDS, SCRIPTED, STOPPED, RequestCounter, script
 
 pytestmark = pytest.mark.anyio
 
-SCRIPTED = "emulator~scripted"
-LONG = script("working", step_secs=30)
 QUICK = script("done", step_secs=0.05, output={"ok": True})
-STOPPED = {RunStatus.ABORTING, RunStatus.ABORTED}
-KINDS = [kind.value for kind in FaultKind if not kind.is_webhook]  # request faults
 
 
 async def runs_with_keys(client: ApifyRuns, actor: str = SCRIPTED) -> dict[str, list[RunSummary]]:
@@ -125,7 +121,7 @@ async def test_200_keyed_starts_under_faults_leave_200_runs() -> None:
     # Every kind of fault at 10% of requests (70% in all), on every endpoint: enough tries
     # for a request to get through. No rate limits: keyed starts of one Actor would keep to
     # its 60 requests a second, and take seconds.
-    rates: dict[str, Any] = dict.fromkeys(KINDS, 0.1)
+    rates: dict[str, Any] = dict.fromkeys(REQUEST_FAULT_KINDS, 0.1)
     faults = Faults(**rates, delay_secs=0.05, retry_after_secs=0, seed=12)
     retries = Retries(max_tries=40, delay=lambda tries, retry_after: 0.001)
     keys = [f"item-{number}" for number in range(200)]
@@ -147,7 +143,9 @@ async def test_200_keyed_starts_under_faults_leave_200_runs() -> None:
         async with anyio.create_task_group() as group:
             for key in keys[:50]:
                 group.start_soon(start, key)
-        assert {fault.kind for fault in emulator.injected_faults} == set(map(FaultKind, KINDS))
+        assert {fault.kind for fault in emulator.injected_faults} == set(
+            map(FaultKind, REQUEST_FAULT_KINDS)
+        )
         emulator.faults = None
         keyed = await runs_with_keys(client)
     assert "" not in keyed

@@ -17,14 +17,11 @@ from apify_runs_async import (
     ServerError,
 )
 from apify_runs_async.emulator import ApifyEmulator, Faults
-from tests.helpers import FAST_RETRIES, ONE_TRY, script
+from tests.helpers import FAST_RETRIES, LONG, ONE_TRY, SCRIPTED, STOPPED, script
 
 pytestmark = pytest.mark.anyio
 
-SCRIPTED = "emulator~scripted"
-LONG = script("working", step_secs=30)  # RUNNING for the whole test
 QUICK = script("done", step_secs=0.05)
-STOPPED = {RunStatus.ABORTING, RunStatus.ABORTED}
 
 
 async def all_runs(client: ApifyRuns) -> Sequence[RunSummary]:

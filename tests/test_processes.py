@@ -19,12 +19,11 @@ import pytest
 
 from apify_runs_async import ApifyRuns, RunStatus, RunSummary
 from apify_runs_async.emulator import EmulatorProcess, emulator_process
+from tests.helpers import SCRIPTED, STOPPED
 
 pytestmark = pytest.mark.slow  # starts processes: `pytest -m slow` (CI runs them)
 
-SCRIPTED = "emulator~scripted"
 GOING = {RunStatus.READY, RunStatus.RUNNING}
-STOPPED = {RunStatus.ABORTING, RunStatus.ABORTED}
 
 
 @contextmanager

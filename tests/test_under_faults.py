@@ -15,14 +15,11 @@ import aiohttp
 import pytest
 
 from apify_runs_async import ApifyRuns, NotFoundError, Retries, Run, RunStatus, Timeouts
-from apify_runs_async.emulator import ApifyEmulator, FaultKind, Faults
+from apify_runs_async.emulator import ApifyEmulator, Faults
 from tests.fake_api import FakeApi, error_reply, in_turn, json_reply
-from tests.helpers import FAST_RETRIES, RUN_ID, run_body, script
+from tests.helpers import FAST_RETRIES, LONG, REQUEST_FAULT_KINDS, RUN_ID, run_body, script
 
 pytestmark = [pytest.mark.anyio, pytest.mark.client_options(retries=FAST_RETRIES)]
-
-KINDS = [kind.value for kind in FaultKind if not kind.is_webhook]  # request faults
-LONG = script("working", step_secs=30)  # a run that stays RUNNING for the whole test
 
 
 def one_fault(kind: str, endpoint: str) -> Faults:
@@ -51,7 +48,7 @@ async def finished_run(client: ApifyRuns, **output: Any) -> Run:
 # --- Starts: exactly one run, whatever went wrong ----------------------------------------------
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", REQUEST_FAULT_KINDS)
 async def test_a_start_under_a_fault_starts_exactly_one_run(
     client: ApifyRuns, emulator: ApifyEmulator, kind: str
 ) -> None:
@@ -76,7 +73,7 @@ async def test_a_start_that_timed_out_after_starting_is_adopted(emulator: ApifyE
     assert await runs_of(emulator, "emulator~scripted") == [run.id]
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", REQUEST_FAULT_KINDS)
 async def test_a_task_start_under_a_fault_starts_exactly_one_run(
     client: ApifyRuns, emulator: ApifyEmulator, kind: str
 ) -> None:
@@ -86,7 +83,7 @@ async def test_a_task_start_under_a_fault_starts_exactly_one_run(
     assert await runs_of(emulator, "emulator~scripted") == [run.id]
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", REQUEST_FAULT_KINDS)
 async def test_a_lookup_under_a_fault_still_finds_the_run(
     emulator: ApifyEmulator, kind: str
 ) -> None:
@@ -112,7 +109,7 @@ async def test_a_lookup_under_a_fault_still_finds_the_run(
 # --- Every other operation: done once ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", REQUEST_FAULT_KINDS)
 async def test_get_under_a_fault(client: ApifyRuns, emulator: ApifyEmulator, kind: str) -> None:
     started = await client.start("emulator~scripted", LONG)
     emulator.faults = one_fault(kind, "get")
@@ -121,7 +118,7 @@ async def test_get_under_a_fault(client: ApifyRuns, emulator: ApifyEmulator, kin
     assert len(emulator.injected_faults) == 1
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", REQUEST_FAULT_KINDS)
 async def test_update_under_a_fault(client: ApifyRuns, emulator: ApifyEmulator, kind: str) -> None:
     started = await client.start("emulator~scripted", LONG)
     emulator.faults = one_fault(kind, "update")
@@ -130,7 +127,7 @@ async def test_update_under_a_fault(client: ApifyRuns, emulator: ApifyEmulator, 
     assert len(emulator.injected_faults) == 1
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", REQUEST_FAULT_KINDS)
 async def test_abort_under_a_fault(client: ApifyRuns, emulator: ApifyEmulator, kind: str) -> None:
     started = await client.start("emulator~scripted", LONG)
     emulator.faults = one_fault(kind, "abort")
@@ -139,7 +136,7 @@ async def test_abort_under_a_fault(client: ApifyRuns, emulator: ApifyEmulator, k
     assert len(emulator.injected_faults) == 1
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", REQUEST_FAULT_KINDS)
 async def test_delete_under_a_fault(client: ApifyRuns, emulator: ApifyEmulator, kind: str) -> None:
     finished = await finished_run(client)
     emulator.faults = one_fault(kind, "delete")
@@ -149,7 +146,7 @@ async def test_delete_under_a_fault(client: ApifyRuns, emulator: ApifyEmulator, 
     assert await client.get(finished.id) is None
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", REQUEST_FAULT_KINDS)
 async def test_metamorph_under_a_fault_happens_once(
     client: ApifyRuns, emulator: ApifyEmulator, kind: str
 ) -> None:
@@ -163,7 +160,7 @@ async def test_metamorph_under_a_fault_happens_once(
     assert now is not None and now.metamorphs is not None and len(now.metamorphs) == 1
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", REQUEST_FAULT_KINDS)
 async def test_reboot_under_a_fault_happens_once(
     client: ApifyRuns, emulator: ApifyEmulator, kind: str
 ) -> None:
@@ -177,7 +174,7 @@ async def test_reboot_under_a_fault_happens_once(
     assert now is not None and now.stats.reboot_count == 1
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", REQUEST_FAULT_KINDS)
 async def test_resurrect_under_a_fault_happens_once(
     client: ApifyRuns, emulator: ApifyEmulator, kind: str
 ) -> None:
@@ -191,7 +188,7 @@ async def test_resurrect_under_a_fault_happens_once(
     assert now is not None and now.stats.resurrect_count == 1
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", REQUEST_FAULT_KINDS)
 async def test_get_record_under_a_fault(
     client: ApifyRuns, emulator: ApifyEmulator, kind: str
 ) -> None:
@@ -202,7 +199,7 @@ async def test_get_record_under_a_fault(
     assert len(emulator.injected_faults) == 1
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", REQUEST_FAULT_KINDS)
 async def test_wait_for_finish_under_a_fault(
     client: ApifyRuns, emulator: ApifyEmulator, kind: str
 ) -> None:
@@ -213,7 +210,7 @@ async def test_wait_for_finish_under_a_fault(
     assert len(emulator.injected_faults) == 1
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", REQUEST_FAULT_KINDS)
 async def test_watch_under_a_fault(client: ApifyRuns, emulator: ApifyEmulator, kind: str) -> None:
     started = await client.start("emulator~scripted", script("a", "b", step_secs=0.1))
     emulator.faults = one_fault(kind, "get")
